@@ -1,4 +1,6 @@
 """Update rules: the learned neuron-local rule and hand-designed references."""
 from metaunsup.rules.base import UpdateRule, make_rule, register_rule, rule_names
+from metaunsup.rules import hand as _hand  # noqa: F401  (registers hand-designed rules)
+from metaunsup.rules import learned as _learned  # noqa: F401  (registers "learned")
 
 __all__ = ["UpdateRule", "make_rule", "register_rule", "rule_names"]

@@ -1,0 +1,9 @@
+"""Baseline representations, registered as evaluation methods on import.
+
+Each module below calls :func:`metaunsup.eval.methods.register_method`; a new
+method module adds one import line here.
+"""
+from metaunsup.baselines import simple  # noqa: F401  (registers raw, pca, random)
+from metaunsup.baselines.simple import pca_features, random_features, raw_features
+
+__all__ = ["pca_features", "random_features", "raw_features"]

@@ -1,0 +1,245 @@
+"""Command line: ``metaunsup {evaluate,datasets,demo}``.
+
+Thin by design: parse arguments, call library functions, print. Every problem the
+user can cause surfaces as a :class:`~metaunsup.errors.UserError`, printed as one
+line on stderr with exit status 2 (argument-syntax errors included).
+
+Examples::
+
+    metaunsup evaluate --method raw,pca,random --dataset fashion_mnist --resolution 14 \\
+        --shots 10 --seeds 10
+    metaunsup evaluate --method random --data mine.npz --shots 5 --seeds 3 --json
+    metaunsup datasets
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+from metaunsup.errors import UserError, check_positive_int
+
+DEMO_DATASETS = ("fashion_mnist", "mnist")
+DEMO_METHODS = ("raw", "pca", "random")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UserError (one line, exit 2 in main) instead of exiting."""
+
+    def error(self, message):
+        sub = " ".join(self.prog.split()[1:])  # "evaluate" for a subcommand, "" at the top
+        raise UserError(f"{sub}: {message}" if sub else message)
+
+
+def _max_test(text: str) -> int | None:
+    if text.strip().lower() in ("all", "0"):
+        return None
+    try:
+        return check_positive_int(text, name="--max-test")
+    except UserError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
+
+
+def _option(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    low = value.lower()
+    if low in ("true", "false"):
+        return key, low == "true"
+    for cast in (int, float):
+        try:
+            return key, cast(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="metaunsup",
+                     description="Meta-learned unsupervised learning rules: evaluation tools.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ev = sub.add_parser("evaluate", help="few-shot probe accuracy of representation methods")
+    ev.add_argument("--method", required=True,
+                    help="method name or comma-separated list, e.g. raw,pca,random")
+    src = ev.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="registered dataset name (see 'metaunsup datasets')")
+    src.add_argument("--data", metavar="PATH.npz",
+                     help="your own data: x_train, y_train, x_test, y_test arrays")
+    ev.add_argument("--resolution", type=int, help="image side in pixels (datasets only)")
+    ev.add_argument("--shots", type=int, default=10, help="labelled examples per class")
+    ev.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    ev.add_argument("--first-seed", type=int, default=0, help="seeds are first..first+S-1")
+    ev.add_argument("--widths", default="128,128,128,128,32",
+                    help="base network layer widths, bottom to top")
+    ev.add_argument("--activation", default="relu", help="base network nonlinearity")
+    ev.add_argument("--probe", choices=("logreg", "ridge"), default="logreg")
+    ev.add_argument("--no-standardize", dest="standardize", action="store_false",
+                    help="probe the features as given (default: standardise with support stats)")
+    ev.add_argument("--max-test", type=_max_test, default=2000,
+                    help="score on a seeded subset of N test examples ('all' for the whole split)")
+    ev.add_argument("--steps", type=int, help="inner steps, for methods that train")
+    ev.add_argument("--rule", metavar="PATH", help="rule checkpoint, for the 'rule' method")
+    ev.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                    help="extra method option, repeatable (e.g. whiten=true for pca)")
+    ev.add_argument("--json", action="store_true", help="one JSON object per method and line")
+
+    sub.add_parser("datasets", help="list datasets, their shapes and availability")
+
+    demo = sub.add_parser("demo", help="baselines on Fashion-MNIST and MNIST at 14x14")
+    demo.add_argument("--seeds", type=int, default=5)
+    demo.add_argument("--json", action="store_true")
+    return parser
+
+
+# ----------------------------------------------------------------------------- output
+
+_HEADER = f"{'method':<12} {'dataset':<15} {'res':>4} {'shots':>5} {'seeds':>5} " \
+          f"{'accuracy %':>15} {'time s':>7}"
+
+
+def _row(rec: dict) -> str:
+    ci = "nan" if rec["ci95"] is None else f"{rec['ci95']:.2f}"
+    acc = f"{rec['mean']:.2f} ± {ci}"
+    res = "-" if rec["resolution"] is None else str(rec["resolution"])
+    return (f"{rec['method']:<12} {rec['dataset']:<15} {res:>4} {rec['shots']:>5} "
+            f"{len(rec['seeds']):>5} {acc:>15} {rec['seconds']:>7.1f}")
+
+
+def _emit(rec: dict, as_json: bool) -> None:
+    print(json.dumps(rec) if as_json else _row(rec), flush=True)
+
+
+# ----------------------------------------------------------------------------- commands
+
+def _load_dataset(name: str, resolution: int | None):
+    from metaunsup import data
+
+    if resolution is not None:
+        check_positive_int(resolution, name="--resolution")
+        return data.load(name, resolution=resolution)
+    return data.load(name)
+
+
+def run_evaluate(methods: Sequence[str], dataset, *, dataset_name: str, resolution,
+                 widths: Sequence[int], activation: str, shots: int, seeds: Sequence[int],
+                 probe: str, max_test: int | None, options: dict, as_json: bool,
+                 standardize: bool = True) -> list[dict]:
+    """Evaluates each method on ``dataset`` and prints one line (or JSON object) per method."""
+    from metaunsup.eval import ProbeConfig, check_shots, evaluate, get_method
+    from metaunsup.models import MLPSpec
+
+    for m in methods:
+        get_method(m)  # unknown names fail before any work
+    spec = MLPSpec(n_in=int(dataset.x_train.shape[1]), widths=tuple(widths),
+                   activation=activation)
+    check_shots(dataset.y_train, shots)
+    config = ProbeConfig(max_test=max_test, standardize=standardize)
+    if not as_json:
+        print(_HEADER, flush=True)
+    records = []
+    for m in methods:
+        res = evaluate(m, dataset, spec=spec, shots=shots, seeds=seeds, probe=probe,
+                       config=config, options=options)
+        rec = {"method": m, "dataset": dataset_name, "resolution": resolution,
+               "shots": shots, **res.to_dict(), "widths": list(widths),
+               "activation": activation, "probe": probe, "standardize": standardize,
+               "max_test": max_test,
+               "test_examples": len(dataset.y_test) if max_test is None
+               else min(max_test, len(dataset.y_test)), "options": options}
+        rec["seconds"] = round(rec["seconds"], 3)
+        _emit(rec, as_json)
+        records.append(rec)
+    return records
+
+
+def _resolution_of(dataset, requested):
+    if requested is not None:
+        return requested
+    shape = getattr(dataset, "image_shape", None)
+    return int(shape[0]) if shape else None
+
+
+def cmd_evaluate(args) -> int:
+    from metaunsup.models import parse_widths
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    if not methods:
+        raise UserError("--method: give at least one method name")
+    shots = check_positive_int(args.shots, name="--shots")
+    n_seeds = check_positive_int(args.seeds, name="--seeds")
+    widths = parse_widths(args.widths)
+    options = dict(args.option)
+    for key in ("steps", "rule"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if "steps" in options:
+        check_positive_int(options["steps"], name="--steps")
+    if args.data is not None:
+        from metaunsup.eval.userdata import load_npz
+
+        if args.resolution is not None:
+            raise UserError("--resolution applies to --dataset only; --data arrays are used as given")
+        dataset = load_npz(args.data)
+        name = dataset.name
+    else:
+        dataset = _load_dataset(args.dataset, args.resolution)
+        name = args.dataset
+    seeds = list(range(args.first_seed, args.first_seed + n_seeds))
+    run_evaluate(methods, dataset, dataset_name=name,
+                 resolution=_resolution_of(dataset, args.resolution), widths=widths,
+                 activation=args.activation, shots=shots, seeds=seeds, probe=args.probe,
+                 max_test=args.max_test, options=options, as_json=args.json,
+                 standardize=args.standardize)
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from metaunsup.data import list_datasets
+
+    print(f"{'name':<16} {'shape':<10} {'classes':>7}  {'available':<9}  how to get it")
+    for info in list_datasets():
+        shape = getattr(info, "image_shape", None) or getattr(info, "shape", None)
+        shape_txt = "x".join(str(s) for s in shape) if shape else "-"
+        avail = "yes" if info.available else "no"
+        how = "" if info.available else (getattr(info, "how_to_get", "") or "")
+        print(f"{info.name:<16} {shape_txt:<10} {info.num_classes:>7}  {avail:<9}  {how}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    n_seeds = check_positive_int(args.seeds, name="--seeds")
+    ran = 0
+    if not args.json:
+        print("Baselines, 10-shot logistic-regression probe, 14x14 inputs, paper network "
+              "(128,128,128,128,32)", flush=True)
+    for name in DEMO_DATASETS:
+        try:
+            dataset = _load_dataset(name, 14)
+        except UserError as e:
+            print(f"skipping {name}: {e}", file=sys.stderr, flush=True)
+            continue
+        run_evaluate(DEMO_METHODS, dataset, dataset_name=name, resolution=14,
+                     widths=(128, 128, 128, 128, 32), activation="relu", shots=10,
+                     seeds=list(range(n_seeds)), probe="logreg", max_test=2000, options={},
+                     as_json=args.json)
+        ran += 1
+    if not ran:
+        raise UserError("no demo dataset is available; see 'metaunsup datasets'")
+    return 0
+
+
+_COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the exit status (0 ok, 2 bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except UserError as e:
+        msg = " ".join(str(e).split())  # one line, whatever the message held
+        print(f"metaunsup: error: {msg}", file=sys.stderr)
+        return 2

@@ -1,0 +1,26 @@
+"""Evaluation: few-shot probes, repeated over seeds, of any registered method."""
+from metaunsup.eval.evaluate import ProbeResult, evaluate, evaluate_features
+from metaunsup.eval.features import network_features
+from metaunsup.eval.methods import (
+    Method,
+    compute_features,
+    get_method,
+    method_names,
+    register_method,
+)
+from metaunsup.eval.probes import (
+    PROBES,
+    ProbeConfig,
+    check_shots,
+    few_shot_indices,
+    logreg_probe,
+    ridge_probe,
+)
+from metaunsup.eval.stats import mean_ci95, t_quantile_975
+
+__all__ = [
+    "Method", "PROBES", "ProbeConfig", "ProbeResult", "check_shots", "compute_features",
+    "evaluate", "evaluate_features", "few_shot_indices", "get_method", "logreg_probe",
+    "mean_ci95", "method_names", "network_features", "register_method", "ridge_probe",
+    "t_quantile_975",
+]

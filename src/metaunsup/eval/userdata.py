@@ -1,0 +1,95 @@
+"""Users' own data for evaluation: a ``.npz`` file with train and test splits.
+
+The file holds four arrays: ``x_train`` [N, D] or [N, H, W], ``y_train`` [N],
+``x_test`` [M, D] or [M, H, W], ``y_test`` [M]. Images are flattened; ``uint8``
+inputs are scaled to [0, 1]; float inputs are used as given. Labels must be
+integers ``0..C-1``. Anything else is a one-line :class:`UserError`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from metaunsup.errors import UserError, check_array
+
+KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayDataset:
+    """In-memory splits with the fields of :class:`metaunsup.data.Dataset` that
+    evaluation reads.
+
+    Attributes:
+      name: label used in reports (the file's stem).
+      x_train: [N, D] float32 inputs.
+      y_train: [N] int32 labels.
+      x_test: [M, D] float32 inputs.
+      y_test: [M] int32 labels.
+      num_classes: C, labels are 0..C-1.
+      image_shape: (H, W) if the file held images, else None.
+      modality: "image" or "vector".
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    image_shape: tuple[int, int] | None = None
+    modality: str = "vector"
+
+
+def _inputs(arr, name: str) -> np.ndarray:
+    if np.asarray(arr).ndim not in (2, 3):
+        raise UserError(f"{name}: expected a rank-2 [N, D] or rank-3 [N, H, W] array, "
+                        f"got shape {np.shape(arr)}")
+    x = check_array(arr, name=name)
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    return (x.reshape(x.shape[0], -1).astype(np.float32) / scale)
+
+
+def _labels(arr, name: str) -> np.ndarray:
+    y = check_array(arr, name=name, ndim=1)
+    if y.dtype.kind == "f":
+        if not np.all(y == np.round(y)):
+            raise UserError(f"{name}: labels must be integers")
+    y = y.astype(np.int64)
+    if y.size and y.min() < 0:
+        raise UserError(f"{name}: labels must be >= 0, found {int(y.min())}")
+    return y.astype(np.int32)
+
+
+def load_npz(path: str | Path) -> ArrayDataset:
+    """Reads and validates a user's ``.npz`` file (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            missing = [k for k in KEYS if k not in f.files]
+            if missing:
+                raise UserError(f"{path}: missing arrays {', '.join(missing)} "
+                                f"(need {', '.join(KEYS)})")
+            raw = {k: f[k] for k in KEYS}
+    except UserError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+    x_train, x_test = _inputs(raw["x_train"], "x_train"), _inputs(raw["x_test"], "x_test")
+    y_train, y_test = _labels(raw["y_train"], "y_train"), _labels(raw["y_test"], "y_test")
+    if x_train.shape[1] != x_test.shape[1]:
+        raise UserError(f"x_train and x_test differ in input size: "
+                        f"{x_train.shape[1]} vs {x_test.shape[1]}")
+    for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
+        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+            raise UserError(f"{split} split: {x.shape[0]} inputs but {y.shape[0]} labels")
+    shape = tuple(raw["x_train"].shape[1:]) if raw["x_train"].ndim == 3 else None
+    return ArrayDataset(
+        name=path.stem, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+        num_classes=int(max(y_train.max(), y_test.max())) + 1, image_shape=shape,
+        modality="image" if shape else "vector")

@@ -1,0 +1,147 @@
+"""The truncated inner task: what a meta-gradient estimator unrolls.
+
+Meta-training separates *what is unrolled* (a task: its state, its inner loop,
+its meta-objective) from *how the meta-gradient is estimated* (truncated
+backpropagation, ES, persistent ES; see :mod:`metaunsup.outer.estimators`).
+The estimators only ever see the :class:`TruncatedTask` interface below, so the
+same estimator code trains a learned rule on image tasks or the toy
+:class:`QuadraticTask` whose exact meta-gradient the tests compare against.
+
+The episode contract (what estimators rely on):
+
+- ``init(meta_params, key)`` draws a fresh episode. Its step counter starts at
+  zero and its total length is sampled from ``key`` alone: the *schedule* of an
+  episode (its step counter, its length, hence when it resets) never depends on
+  ``meta_params``, so antithetic copies of one task under ``theta + delta`` and
+  ``theta - delta`` reset together.
+- ``unroll(meta_params, task_state, key, num_steps, *, remat=False)`` runs one
+  truncation of ``num_steps`` inner steps and returns ``(task_state, meta_loss,
+  metrics)``. If the incoming state has reached its total length, the truncation
+  first replaces it with a fresh ``init(meta_params, key')`` (a ``jnp.where``
+  select, so ``jit`` and ``vmap`` see one program) and runs from there. Hence a
+  truncation never straddles two episodes (an episode may overrun its length by
+  fewer than ``num_steps`` steps), and ``metrics["reset"]`` (bool or 0/1 float)
+  says whether this truncation started a new episode.
+- ``meta_loss`` is a scalar: the meta-objective summed or averaged over the
+  truncation's steps (the task decides; estimators do not care).
+- ``remat=True`` wraps the per-step body in ``jax.checkpoint`` so that
+  backpropagation through a long truncation stores one carry per step instead
+  of every intermediate. It changes memory and compute, never values.
+- ``num_steps`` and ``remat`` are static (Python int / bool); everything else
+  may be traced, and the caller may ``vmap`` over a meta-batch of tasks.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import jax
+import jax.numpy as jnp
+
+from metaunsup.types import Array, MetaParams, Metrics, PRNGKey, PyTree
+
+
+@runtime_checkable
+class TruncatedTask(Protocol):
+    """A persistent inner problem unrolled a truncation at a time (see module doc)."""
+
+    def init(self, meta_params: MetaParams, key: PRNGKey) -> PyTree: ...
+
+    def unroll(self, meta_params: MetaParams, task_state: PyTree, key: PRNGKey,
+               num_steps: int, *, remat: bool = False) -> tuple[PyTree, Array, Metrics]: ...
+
+
+def select_tree(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
+    """Leafwise ``jnp.where(pred, on_true, on_false)`` for a scalar boolean ``pred``."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+class QuadraticState(NamedTuple):
+    """State of one :class:`QuadraticTask` episode.
+
+    Attributes:
+      x: [dim] float32 inner parameters.
+      step: int32 scalar, inner steps taken in this episode.
+      length: int32 scalar, the episode's sampled total length.
+    """
+
+    x: Array
+    step: Array
+    length: Array
+
+
+_DEFAULT_A = ((2.0, 0.5, 0.0), (0.5, 1.0, 0.2), (0.0, 0.2, 0.5))
+
+
+@dataclasses.dataclass(frozen=True)
+class QuadraticTask:
+    """A linear inner loop with a closed-form meta-gradient, for testing estimators.
+
+    Inner loop (gradient descent on ``0.5 (x - theta)^T A (x - theta)``)::
+
+        x_{t+1} = x_t - alpha A (x_t - theta),   alpha = exp(log_alpha)
+
+    so with ``B = I - alpha A`` the error ``e_t = x_t - theta`` obeys
+    ``e_{t+1} = B e_t`` and ``x_t = theta + B^t (x_0 - theta)``. The per-step
+    meta-loss is ``|x_{t+1} - target|^2`` and a truncation's meta-loss is the
+    *sum* over its steps, so the losses of consecutive truncations add up to
+    the loss of the whole episode. ``x_0 ~ N(0, init_scale^2 I)`` and the
+    length (uniform in ``[min_length, max_length]``) are drawn from the key
+    only. Meta-parameters: ``{"theta": [dim], "log_alpha": []}``.
+
+    Attributes:
+      a: the symmetric positive definite matrix A, as nested tuples (hashable,
+        so the task can be a static argument of ``jax.jit``).
+      target: [dim] where the meta-objective wants ``x_t`` to be.
+      init_scale: standard deviation of ``x_0``.
+      min_length: shortest episode (inner steps).
+      max_length: longest episode (inner steps).
+    """
+
+    a: tuple[tuple[float, ...], ...] = _DEFAULT_A
+    target: tuple[float, ...] = (1.0, -0.5, 0.25)
+    init_scale: float = 1.0
+    min_length: int = 8
+    max_length: int = 8
+
+    @property
+    def dim(self) -> int:
+        return len(self.target)
+
+    def matrix(self) -> Array:
+        """A as a [dim, dim] float32 array."""
+        return jnp.asarray(self.a, jnp.float32)
+
+    def init_meta_params(self, key: PRNGKey | None = None) -> MetaParams:
+        """theta = 0 and alpha = 0.1 (deterministic; ``key`` is unused)."""
+        del key
+        return {"theta": jnp.zeros((self.dim,), jnp.float32),
+                "log_alpha": jnp.asarray(math.log(0.1), jnp.float32)}
+
+    def init(self, meta_params: MetaParams, key: PRNGKey) -> QuadraticState:
+        del meta_params  # x_0 does not depend on theta.
+        k_x, k_len = jax.random.split(key)
+        x0 = self.init_scale * jax.random.normal(k_x, (self.dim,), jnp.float32)
+        length = jax.random.randint(k_len, (), self.min_length, self.max_length + 1)
+        return QuadraticState(x0, jnp.zeros((), jnp.int32), length.astype(jnp.int32))
+
+    def step(self, meta_params: MetaParams, x: Array) -> tuple[Array, Array]:
+        """One inner step: ``(x_{t+1}, |x_{t+1} - target|^2)``."""
+        alpha = jnp.exp(meta_params["log_alpha"])
+        x = x - alpha * (self.matrix() @ (x - meta_params["theta"]))
+        return x, jnp.sum(jnp.square(x - jnp.asarray(self.target, jnp.float32)))
+
+    def unroll(self, meta_params: MetaParams, task_state: QuadraticState, key: PRNGKey,
+               num_steps: int, *, remat: bool = False) -> tuple[QuadraticState, Array, Metrics]:
+        done = task_state.step >= task_state.length
+        state = select_tree(done, self.init(meta_params, key), task_state)
+
+        def body(x, _):
+            return self.step(meta_params, x)
+
+        if remat:
+            body = jax.checkpoint(body)
+        x, losses = jax.lax.scan(body, state.x, None, length=num_steps)
+        state = QuadraticState(x, state.step + num_steps, state.length)
+        return state, jnp.sum(losses), {"reset": done, "last_loss": losses[-1]}

@@ -1,0 +1,176 @@
+"""Meta-training configuration: one frozen dataclass, read from TOML files.
+
+Recipes live in ``metaunsup/configs/<name>.toml``; each starts with a comment
+giving the command, the expected wall time on 2 CPU cores and the expected
+result. ``--set key=value`` overrides any field (dotted for nested sections,
+e.g. ``tasks.batch_size=32``); values are parsed as TOML values, so
+``tasks.datasets=["glyphs"]`` works.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+from metaunsup.errors import UserError
+from metaunsup.tasks.augment import AugmentConfig
+from metaunsup.tasks.distribution import TaskDistConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+ESTIMATORS = ("tbptt", "pes", "es")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaTrainConfig:
+    """Everything that defines a meta-training run.
+
+    Attributes:
+      name: recipe name (recorded in provenance).
+      seed: root seed of the run; every random choice derives from it.
+      rule: registered rule name.
+      rule_config: the rule's named configuration ("small", "paper", ...).
+      rule_options: overrides of the rule's configuration fields (a table in
+        TOML; kept as a sorted tuple of pairs so the config stays hashable).
+      tasks: the task distribution.
+      estimator: "tbptt", "pes" (antithetic persistent ES) or "es" (antithetic
+        ES over a full unroll of ``tasks.length_range[1]`` steps).
+      truncation: inner steps per truncation (one outer step).
+      meta_batch: tasks per outer step (vmapped, sharded over devices).
+      outer_steps: total outer (meta) steps.
+      learning_rate: Adam learning rate on meta_params.
+      grad_clip: global-norm clip of the meta-gradient.
+      sigma: perturbation std of PES / ES.
+      es_pairs: antithetic pairs per task for "es".
+      arch_every: the base architecture is re-sampled every this many outer
+        steps (all tasks of a meta-batch share it, so they can be vmapped).
+      remat: recompute inner steps in the backward pass (less memory).
+      eval_every: outer steps between validation evaluations (0: never).
+      eval_steps: inner steps of a validation evaluation.
+      eval_tasks: tasks per validation evaluation.
+      checkpoint_every: outer steps between checkpoints.
+      keep: checkpoints kept.
+    """
+
+    name: str = "custom"
+    seed: int = 0
+    rule: str = "learned"
+    rule_config: str = "small"
+    rule_options: tuple = ()
+    tasks: TaskDistConfig = TaskDistConfig()
+    estimator: str = "tbptt"
+    truncation: int = 20
+    meta_batch: int = 4
+    outer_steps: int = 1000
+    learning_rate: float = 3e-3
+    grad_clip: float = 1.0
+    sigma: float = 0.01
+    es_pairs: int = 4
+    arch_every: int = 50
+    remat: bool = False
+    eval_every: int = 50
+    eval_steps: int = 200
+    eval_tasks: int = 4
+    checkpoint_every: int = 25
+    keep: int = 3
+
+    def __post_init__(self):
+        opts = self.rule_options
+        if isinstance(opts, dict):
+            opts = opts.items()
+        frozen = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in opts))
+        object.__setattr__(self, "rule_options", frozen)
+        if self.estimator not in ESTIMATORS:
+            raise UserError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        for f in ("truncation", "meta_batch", "outer_steps", "arch_every", "checkpoint_every",
+                  "keep", "eval_steps", "eval_tasks"):
+            if not isinstance(getattr(self, f), int) or getattr(self, f) <= 0:
+                raise UserError(f"{f} must be a positive integer, got {getattr(self, f)!r}")
+        if self.eval_every < 0:
+            raise UserError(f"eval_every must be >= 0, got {self.eval_every}")
+        for f in ("learning_rate", "grad_clip", "sigma"):
+            if not getattr(self, f) > 0:
+                raise UserError(f"{f} must be > 0, got {getattr(self, f)}")
+
+
+def _build(cls: type, data: dict, where: str) -> Any:
+    """Builds dataclass ``cls`` from a nested dict, checking every key."""
+    if not isinstance(data, dict):
+        raise UserError(f"config section {where or '<root>'} must be a table, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise UserError(f"unknown config key {where + key!r}; known: {', '.join(fields)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{where}{key}.")
+        elif key == "rule_options":
+            kwargs[key] = value
+        elif typing.get_origin(hint) is tuple and isinstance(value, list):
+            kwargs[key] = tuple(value)
+        elif hint is float and isinstance(value, int) and not isinstance(value, bool):
+            kwargs[key] = float(value)
+        else:
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise UserError(f"bad config section {where or '<root>'}: {e}") from None
+
+
+def config_to_dict(config: MetaTrainConfig) -> dict:
+    """A JSON-able nested dict (tuples become lists)."""
+    data = dataclasses.asdict(config)
+    data["rule_options"] = dict(config.rule_options)
+    return data
+
+
+def config_from_dict(data: dict) -> MetaTrainConfig:
+    return _build(MetaTrainConfig, data, "")
+
+
+def available_configs() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def _set(data: dict, dotted: str, raw: str) -> None:
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string
+    node = data
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise UserError(f"--set {dotted}: {p} is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) -> MetaTrainConfig:
+    """Reads a recipe by name (``configs/<name>.toml``) or path, then applies ``key=value``s."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise UserError(
+            f"unknown config {name_or_path!r}; available: {', '.join(available_configs())} "
+            "(or a path to a .toml file)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    data.setdefault("name", path.stem)
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        _set(data, key.strip(), raw.strip())
+    return config_from_dict(data)
+
+
+__all__ = ["AugmentConfig", "CONFIG_DIR", "ESTIMATORS", "MetaTrainConfig", "available_configs",
+           "config_from_dict", "config_to_dict", "load_config"]

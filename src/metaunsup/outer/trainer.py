@@ -1,0 +1,299 @@
+"""The outer loop: meta-training an update rule (Metz et al. 2019, sec. 4.3).
+
+One outer step: a meta-batch of tasks (vmapped, and sharded over every
+available device along the task axis) each runs one truncation under a
+gradient estimator (TBPTT, PES or ES from :mod:`metaunsup.outer.estimators`);
+the meta-gradients are averaged, a non-finite one is skipped and counted, the
+rest is clipped and applied with Adam; tasks whose network diverged are reset
+and counted. The base architecture, shared by the meta-batch, is re-sampled
+every ``arch_every`` outer steps from a generator seeded by (seed, group), so a
+resumed run sees the same architectures.
+
+Determinism: every random draw derives from ``config.seed`` and the outer step,
+so a run resumed from a checkpoint writes the same ``metrics.jsonl`` as one
+that was never interrupted (bit-exact on CPU). Only the wall-clock fields
+(``seconds``, ``inner_steps_per_s``) differ between runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from metaunsup.errors import UserError
+from metaunsup.models import MLPSpec
+from metaunsup.outer import estimators as est
+from metaunsup.outer.config import MetaTrainConfig, config_to_dict
+from metaunsup.rules import make_rule
+from metaunsup.rules.base import UpdateRule
+from metaunsup.run import CorruptFileError, Workdir, make_provenance, save_rule
+from metaunsup.tasks.distribution import load_pools, sample_architecture
+from metaunsup.tasks.pool import DataPool
+from metaunsup.tasks.rule_task import RuleTask
+from metaunsup.types import Array, MetaParams, PRNGKey, PyTree
+
+WALL_CLOCK_FIELDS = ("seconds", "inner_steps_per_s")
+
+
+class TrainerState(NamedTuple):
+    """Everything needed to resume meta-training.
+
+    Attributes:
+      meta_params: theta.
+      opt_state: optax state of the outer optimizer.
+      tasks: the estimator's persistent per-task state, leading axis meta_batch.
+      key: uint32[2] PRNG key of the outer loop.
+      step: int32 outer steps done.
+      skipped: int32 outer steps whose meta-gradient was non-finite (skipped).
+      resets: int32 tasks reset because their network diverged.
+    """
+
+    meta_params: MetaParams
+    opt_state: Any
+    tasks: PyTree
+    key: Array
+    step: Array
+    skipped: Array
+    resets: Array
+
+
+def make_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
+
+
+def architecture(config: MetaTrainConfig, group: int, n_in: int) -> MLPSpec:
+    """The base network of architecture group ``group`` (deterministic)."""
+    rng = np.random.default_rng([config.seed, 7, group])
+    return sample_architecture(rng, config.tasks, n_in)
+
+
+def build_rule(config: MetaTrainConfig, net: MLPSpec) -> UpdateRule:
+    return make_rule(config.rule, net, config=config.rule_config, **dict(config.rule_options))
+
+
+def _task(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> RuleTask:
+    return RuleTask(rule, config.tasks, pool)
+
+
+def init_tasks(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
+               key: PRNGKey, pool: DataPool) -> PyTree:
+    """The estimator's per-task state for a fresh meta-batch (leading axis M)."""
+    task = _task(config, rule, pool)
+    keys = jax.random.split(key, config.meta_batch)
+    if config.estimator == "tbptt":
+        return jax.vmap(lambda k: est.tbptt_init(task, meta_params, k))(keys)
+    if config.estimator == "pes":
+        return jax.vmap(lambda k: est.pes_init(task, meta_params, k))(keys)
+    return keys  # full-unroll ES keeps no state between outer steps
+
+
+def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> TrainerState:
+    key = jax.random.PRNGKey(config.seed)
+    k_meta, k_tasks, k_loop = jax.random.split(key, 3)
+    meta_params = rule.init_meta_params(k_meta)
+    opt_state = make_optimizer(config).init(meta_params)
+    tasks = init_tasks(config, rule, meta_params, k_tasks, pool)
+    zero = jnp.zeros((), jnp.int32)
+    return TrainerState(meta_params, opt_state, tasks, k_loop, zero, zero, zero)
+
+
+def _finite(tree: PyTree) -> Array:
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
+              pool: DataPool) -> tuple[TrainerState, dict]:
+    """One outer step (pure; jit with ``config`` and ``rule`` static)."""
+    task = _task(config, rule, pool)
+    mp = state.meta_params
+    key, k_est, k_reset = jax.random.split(state.key, 3)
+    keys = jax.random.split(k_est, config.meta_batch)
+    T = config.truncation
+    if config.estimator == "tbptt":
+        grads, tasks, losses, tm = jax.vmap(
+            lambda s, k: est.tbptt(task, mp, s, k, T, remat=config.remat))(state.tasks, keys)
+        healthy = jax.vmap(task.is_finite)(tasks)
+    elif config.estimator == "pes":
+        grads, tasks, losses, tm = jax.vmap(
+            lambda s, k: est.pes(task, mp, s, k, sigma=config.sigma, num_steps=T))(state.tasks, keys)
+        healthy = jax.vmap(task.is_finite)(tasks.pos) & jax.vmap(task.is_finite)(tasks.neg)
+    else:
+        length = config.tasks.length_range[1]
+        grads, losses, tm = jax.vmap(lambda k: est.es_full(
+            task, mp, k, sigma=config.sigma, num_pairs=config.es_pairs, num_steps=length))(keys)
+        tasks, healthy = state.tasks, jnp.ones((config.meta_batch,), bool)
+    grad = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
+    ok = _finite(grad)
+    grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grad)
+    updates, opt_state = make_optimizer(config).update(grad, state.opt_state, mp)
+    new_mp = optax.apply_updates(mp, updates)
+    new_mp, opt_state = jax.tree_util.tree_map(
+        lambda a, b: jnp.where(ok, a, b), (new_mp, opt_state), (mp, state.opt_state))
+    if config.estimator in ("tbptt", "pes"):
+        fresh = init_tasks(config, rule, new_mp, k_reset, pool)
+        tasks = jax.tree_util.tree_map(
+            lambda f, t: jnp.where(healthy.reshape((-1,) + (1,) * (t.ndim - 1)), t, f),
+            fresh, tasks)
+    n_bad = jnp.sum(~healthy).astype(jnp.int32)
+    new_state = TrainerState(new_mp, opt_state, tasks, key, state.step + 1,
+                             state.skipped + (~ok).astype(jnp.int32), state.resets + n_bad)
+    metrics = {
+        "meta_loss": jnp.mean(losses),
+        "grad_norm": optax.global_norm(grad),
+        "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.zeros(()))) if isinstance(tm, dict)
+        else jnp.zeros(()),
+        "skipped": new_state.skipped,
+        "resets": new_state.resets,
+    }
+    return new_state, metrics
+
+
+_meta_step_jit = jax.jit(meta_step, static_argnums=(0, 1))
+
+
+def validate(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
+             pool: DataPool, key: PRNGKey) -> dict:
+    """Few-shot ridge accuracy on the validation pool after ``eval_steps`` inner steps.
+
+    Fresh tasks (validation split of the meta-training datasets) are trained by
+    the rule; reported: episode accuracy at the first and the last step.
+    """
+    steps = config.eval_steps
+    dist = dataclasses.replace(config.tasks, length_range=(steps + 1, steps + 1))
+    return _validate_jit(dist, rule, config.eval_tasks, steps, meta_params, pool, key)
+
+
+def _validate(dist, rule, n_tasks, steps, meta_params, pool, key):
+    task = RuleTask(rule, dist, pool)
+
+    def one(k):
+        k_init, k_unroll = jax.random.split(k)
+        _, _, m = task.unroll(meta_params, task.init(meta_params, k_init), k_unroll, steps)
+        return m["accuracy_first"], m["accuracy_last"]
+
+    first, last = jax.vmap(one)(jax.random.split(key, n_tasks))
+    return {"val_accuracy_step1": jnp.mean(first), "val_accuracy": jnp.mean(last)}
+
+
+_validate_jit = jax.jit(_validate, static_argnums=(0, 1, 2, 3))
+
+
+def _shard_tasks(tasks: PyTree, meta_batch: int) -> PyTree:
+    """Places the task axis across all devices (GSPMD partitions the step)."""
+    devices = jax.devices()
+    if len(devices) == 1 or meta_batch % len(devices):
+        return tasks
+    mesh = jax.sharding.Mesh(np.array(devices), ("tasks",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("tasks"))
+    return jax.device_put(tasks, sharding)
+
+
+def _restore(config, wd: Workdir, pool: DataPool) -> TrainerState | None:
+    """Newest readable checkpoint, falling back past corrupt ones (never deleted)."""
+    for step in reversed(wd.checkpoints.all_steps()):
+        group = max(step - 1, 0) // config.arch_every
+        rule = build_rule(config, architecture(config, group, pool.dim))
+        template = jax.eval_shape(lambda: init_trainer(config, rule, pool))
+        try:
+            restored = wd.checkpoints.restore(step, template)
+        except CorruptFileError as e:
+            print(f"warning: {e}; trying an older checkpoint", file=sys.stderr)
+            continue
+        return jax.tree_util.tree_map(jnp.asarray, restored.tree)
+    return None
+
+
+def _scalars(metrics: dict) -> dict:
+    out = {}
+    for k, v in metrics.items():
+        v = np.asarray(v)
+        out[k] = int(v) if v.dtype.kind in "iub" else float(v)
+    return out
+
+
+def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
+               stop_after: int | None = None) -> dict:
+    """Runs (or resumes) meta-training in ``workdir``.
+
+    Args:
+      config: the recipe.
+      workdir: run directory (created; re-running resumes from it).
+      progress: show a progress bar.
+      stop_after: stop after this many outer steps in this call (for tests).
+
+    Returns:
+      The last metrics record.
+    """
+    from tqdm.auto import tqdm
+
+    wd = Workdir(workdir, keep=config.keep)
+    wd.write_config(config_to_dict(config))
+    pool, val_pool = load_pools(config.tasks, seed=config.seed)
+    state = _restore(config, wd, pool)
+    if state is None:
+        rule = build_rule(config, architecture(config, 0, pool.dim))
+        state = init_trainer(config, rule, pool)
+    start = int(state.step)
+    wd.truncate_metrics(start)
+    root = jax.random.PRNGKey(config.seed)
+    bar = tqdm(total=config.outer_steps, initial=start, disable=not progress, unit="step",
+               desc=f"meta-train {config.name}", dynamic_ncols=True)
+    record: dict = {}
+    t_run = time.perf_counter()
+    rule = None
+    try:
+        for s in range(start, config.outer_steps):
+            if stop_after is not None and s - start >= stop_after:
+                break
+            group = s // config.arch_every
+            if rule is None or s % config.arch_every == 0:
+                rule = build_rule(config, architecture(config, group, pool.dim))
+                if s % config.arch_every == 0 and s > 0:
+                    k = jax.random.fold_in(jax.random.fold_in(root, 11), s)
+                    state = state._replace(tasks=init_tasks(config, rule, state.meta_params, k, pool))
+                state = state._replace(tasks=_shard_tasks(state.tasks, config.meta_batch))
+            t0 = time.perf_counter()
+            state, metrics = _meta_step_jit(config, rule, state, pool)
+            record = {"step": s + 1, **_scalars(metrics)}
+            dt = time.perf_counter() - t0
+            record["arch"] = list(rule.net.widths)
+            record["seconds"] = round(dt, 4)
+            record["inner_steps_per_s"] = round(config.meta_batch * config.truncation / dt, 1)
+            if config.eval_every and (s + 1) % config.eval_every == 0:
+                k = jax.random.fold_in(jax.random.fold_in(root, 13), s + 1)
+                record.update(_scalars(validate(config, rule, state.meta_params, val_pool, k)))
+            wd.append_metrics(record)
+            if (s + 1) % config.checkpoint_every == 0 or s + 1 == config.outer_steps:
+                _save(config, wd, state, rule, time.perf_counter() - t_run)
+            bar.set_postfix(loss=f"{record['meta_loss']:.4f}", acc=f"{record['episode_accuracy']:.3f}")
+            bar.update(1)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"interrupted at step {int(state.step)}; checkpoint saved, re-run to resume",
+              file=sys.stderr)
+        # Save only a state whose metrics line is written (see run.workdir).
+        if rule is not None and record.get("step") == int(state.step) > start:
+            _save(config, wd, state, rule, time.perf_counter() - t_run)
+        raise
+    bar.close()
+    return record
+
+
+def _save(config: MetaTrainConfig, wd: Workdir, state: TrainerState, rule: UpdateRule,
+          seconds: float) -> None:
+    step = int(state.step)
+    wd.checkpoints.save(step, jax.device_get(state), {"step": step, "recipe": config.name})
+    rule_config = getattr(rule, "config", None)
+    rule_config = dataclasses.asdict(rule_config) if dataclasses.is_dataclass(rule_config) else {}
+    save_rule(wd.rule_path, jax.device_get(state.meta_params), rule_name=config.rule,
+              rule_config=rule_config,
+              provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
+                                         wall_seconds_this_session=round(seconds, 1),
+                                         estimator=config.estimator, config=config_to_dict(config)))

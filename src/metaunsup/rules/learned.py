@@ -1,0 +1,438 @@
+"""The learned neuron-local update rule (Metz et al., ICLR 2019, arXiv 1804.00222).
+
+One step on an unlabeled batch x [B, n_in] of a network with L layers. Unit
+levels k = 0..L: level 0 holds the inputs (z^0 = a^0 = x), level k >= 1 the
+pre-activations z^k and post-activations a^k of layer k (``models.forward``).
+
+1. Top error net (``unit_nets.top_net``): (z^L, a^L) -> d^L [B, n_L, C_d].
+2. Top to bottom, for k = L..0: the per-unit net reads z^k, a^k, d^k, weight
+   statistics of W^k (incoming) and W^{k+1} (outgoing), b^k and the level's
+   kind, and returns h^k [B, n_k, C_h]. For k >= 1 the signal goes down:
+   ``delta^k = d^k * sigmoid(z^k) + h^k @ W_delta`` and
+   ``d^{k-1} = rmsnorm_unit(delta^k @ V^k^T)`` (no weight transport).
+3. For each layer l = 1..L: read-outs ``c = h^{l-1} @ P_pre + p_pre``
+   [B, n_{l-1}, R], ``e = h^l @ P_post + p_post`` [B, n_l, R]; the planes of
+   ``planes.weight_planes``; ``dW = mix_planes(planes, m + m_kind[l])``;
+   ``db = rmsnorm(mean_b(h^l @ w_b + b_b))``.
+4. Bounded step ``u <- (1 - lr) u - lr du`` for W, b and (``v_update="same"``)
+   V with V's du = W's dW. Since rms(.) is a norm and rms(dW) < s (s = 1, or
+   1/sqrt(n_in) with ``scale_by_fan_in``), ``rms(W_t) <= (1 - lr) rms(W_{t-1})
+   + lr s``, hence by induction ``rms(W_t) <= max(rms(W_0), s)`` for ever;
+   likewise ``rms(b_t) <= max(rms(b_0), 1)``.
+
+Labels are never read. One ``meta_params`` serves any width and depth; with
+``mixing="batch_stats"`` and no unit-index code the update is equivariant to
+permutations of hidden units and invariant to the order of examples. The
+paper's ``mixing="conv"`` (convolutions along the batch and unit axes) is
+neither, as documented in ``unit_nets.unit_net``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from metaunsup.errors import UserError
+from metaunsup.models import ACTIVATIONS, MLPSpec, forward
+from metaunsup.rules import unit_nets as un
+from metaunsup.rules.base import register_rule
+from metaunsup.rules.planes import HAND_PLANES, PLANES, mix_planes, plane_labels, unit_rms, weight_planes
+from metaunsup.types import Array, LayerParams, MetaParams, Metrics, Params, PRNGKey
+
+MIXINGS = ("batch_stats", "conv")
+V_UPDATES = ("same", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedRuleConfig:
+    """Every constant of the learned rule (static; hashable).
+
+    Attributes:
+      hidden_channels: C_h, width of the per-unit hidden state h (paper 64).
+      signal_channels: C_d, channels of the backward signal d (paper 32).
+      readout_rank: R, read-outs per side of a synapse (paper 4).
+      unit_hidden: width of the per-unit net's first layer.
+      top_hidden: width of the top error net's first layer.
+      planes: which update planes to build (subset of ``planes.PLANES``).
+      mixing: how the per-unit net mixes across examples/units: "batch_stats"
+        (order-invariant) or "conv" (the paper's 1-D convolutions).
+      conv_width: odd kernel size of the "conv" mixing.
+      unit_index_encoding: feed a sin/cos code of the unit index (paper's
+        option; breaks permutation equivariance).
+      index_frequencies: frequencies of that code (2 * this many features).
+      top_unit_context: the top net also reads the mean over top units.
+      activation: nonlinearity of the rule's own networks.
+      use_unit_net: False replaces h^k by the fixed features [z, a, d] (or
+        [z, a] when no backward signal is needed).
+      learned_readouts: False fixes the read-outs to the activations
+        (c = a^{l-1}, e = a^l, R = 1), so "outer" is plain Hebbian.
+      per_kind_mix: add a learned mixing offset per weight-layer kind
+        (bottom = reads the inputs, middle, top).
+      init_mix: (plane name, initial mixing weight) pairs; other planes start
+        at 0. Names of planes not in ``planes`` are ignored. The default
+        (-hebb + oja_subspace) starts the rule near Oja's subspace rule.
+      init_mix_std: std of the random noise added to initial mixing weights.
+      net_init_scale: rule networks' weights start N(0, scale^2 / fan_in).
+      delta_init_scale: the same for W_delta (small: d passes down ~ unchanged).
+      lr: step size of the bounded step (released code: 1e-4).
+      learn_lr: make log(lr) a meta-parameter, clipped to [lr_min, lr_max]
+        (no gradient flows while it sits outside that range).
+      lr_min: lower clip of a learned lr.
+      lr_max: upper clip of a learned lr.
+      v_update: "same" (V gets W's update, as released) or "none".
+      normalize_columns: after each step rescale every column of W (and of V
+        when it is updated) to its RMS at ``init_state``.
+      scale_by_fan_in: dW has RMS 1/sqrt(n_in) (the init scale) instead of 1,
+        making the relative step size width-invariant.
+      eps: floor inside every RMS normalisation's square root.
+      var_eps: floor added to batch variances (standardisation, batch std).
+    """
+
+    hidden_channels: int = 16
+    signal_channels: int = 8
+    readout_rank: int = 4
+    unit_hidden: int = 16
+    top_hidden: int = 16
+    planes: tuple[str, ...] = PLANES
+    mixing: str = "batch_stats"
+    conv_width: int = 3
+    unit_index_encoding: bool = False
+    index_frequencies: int = 2
+    top_unit_context: bool = True
+    activation: str = "leaky_relu"
+    use_unit_net: bool = True
+    learned_readouts: bool = True
+    per_kind_mix: bool = True
+    init_mix: tuple[tuple[str, float], ...] = (("hebb", -1.0), ("oja_subspace", 1.0))
+    init_mix_std: float = 0.01
+    net_init_scale: float = 1.0
+    delta_init_scale: float = 0.1
+    lr: float = 1e-4
+    learn_lr: bool = False
+    lr_min: float = 1e-6
+    lr_max: float = 0.1
+    v_update: str = "same"
+    normalize_columns: bool = False
+    scale_by_fan_in: bool = False
+    eps: float = 1e-8
+    var_eps: float = 1e-2
+
+    def __post_init__(self):
+        for f in ("hidden_channels", "signal_channels", "readout_rank", "unit_hidden",
+                  "top_hidden", "conv_width", "index_frequencies"):
+            value = getattr(self, f)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise UserError(f"learned rule: {f} must be a positive integer, got {value!r}")
+        planes = (self.planes,) if isinstance(self.planes, str) else tuple(self.planes)
+        bad = [p for p in planes if p not in PLANES]
+        if bad or not planes or len(set(planes)) != len(planes):
+            raise UserError(f"learned rule: planes must be distinct names from {PLANES}, "
+                            f"got {planes}")
+        object.__setattr__(self, "planes", planes)
+        init_mix = self.init_mix.items() if isinstance(self.init_mix, dict) else self.init_mix
+        init_mix = tuple((str(k), float(v)) for k, v in init_mix)
+        if any(k not in PLANES for k, _ in init_mix):
+            raise UserError(f"learned rule: init_mix names must be planes from {PLANES}, "
+                            f"got {[k for k, _ in init_mix]}")
+        object.__setattr__(self, "init_mix", init_mix)
+        if self.mixing not in MIXINGS:
+            raise UserError(f"learned rule: mixing must be one of {MIXINGS}, got {self.mixing!r}")
+        if self.conv_width % 2 != 1:
+            raise UserError(f"learned rule: conv_width must be odd, got {self.conv_width}")
+        if self.v_update not in V_UPDATES:
+            raise UserError(f"learned rule: v_update must be one of {V_UPDATES}, "
+                            f"got {self.v_update!r}")
+        if self.activation not in ACTIVATIONS:
+            raise UserError(f"learned rule: unknown activation {self.activation!r}; choose one "
+                            f"of {', '.join(ACTIVATIONS)}")
+        if not 0.0 < self.lr_min <= self.lr <= self.lr_max < 1.0:
+            raise UserError(f"learned rule: need 0 < lr_min <= lr <= lr_max < 1, got lr_min="
+                            f"{self.lr_min}, lr={self.lr}, lr_max={self.lr_max}")
+        for f in ("eps", "var_eps", "init_mix_std", "net_init_scale", "delta_init_scale"):
+            if not getattr(self, f) >= 0 or (f in ("eps", "var_eps") and not getattr(self, f) > 0):
+                raise UserError(f"learned rule: {f} must be positive, got {getattr(self, f)}")
+
+    @property
+    def uses_signals(self) -> bool:
+        """Whether anything reads the backward signals d (top net, W_delta, V)."""
+        return self.use_unit_net or self.learned_readouts
+
+    @property
+    def rank(self) -> int:
+        """Read-outs per side actually used (1 when they are the activations)."""
+        return self.readout_rank if self.learned_readouts else 1
+
+    @property
+    def state_channels(self) -> int:
+        """Width of h: C_h, or the fixed features' width without the unit net."""
+        if self.use_unit_net:
+            return self.hidden_channels
+        return 2 + (self.signal_channels if self.uses_signals else 0)
+
+    @property
+    def plane_labels(self) -> tuple[str, ...]:
+        return plane_labels(self.planes, self.rank)
+
+
+SMALL = LearnedRuleConfig()
+PAPER = LearnedRuleConfig(hidden_channels=64, signal_channels=32, readout_rank=4,
+                          unit_hidden=64, top_hidden=64)
+CONFIGS: dict[str, LearnedRuleConfig] = {
+    "small": SMALL,
+    # the paper's widths; mixing="conv" gives its batch/unit convolutions.
+    "paper": PAPER,
+    # ablation: only the plane mixing weights (and bias read-out) are learned.
+    "mix_only": dataclasses.replace(SMALL, use_unit_net=False, learned_readouts=False),
+    # ablation: learned mix of the hand-designed terms only.
+    "hand_only": dataclasses.replace(SMALL, use_unit_net=False, learned_readouts=False,
+                                     planes=HAND_PLANES),
+}
+
+
+def rule_config(name_or_config: str | LearnedRuleConfig = "small",
+                **overrides: Any) -> LearnedRuleConfig:
+    """A named (:data:`CONFIGS`) or given config with fields overridden."""
+    if isinstance(name_or_config, LearnedRuleConfig):
+        config = name_or_config
+    elif name_or_config in CONFIGS:
+        config = CONFIGS[name_or_config]
+    else:
+        raise UserError(f"unknown learned-rule config {name_or_config!r}; choose one of "
+                        f"{', '.join(CONFIGS)} or pass a LearnedRuleConfig")
+    fields = {f.name for f in dataclasses.fields(LearnedRuleConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise UserError(f"unknown learned-rule option(s) {unknown}; valid: {sorted(fields)}")
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+class LearnedRuleState(NamedTuple):
+    """Per-layer column RMS of W and V at ``init_state`` (for ``normalize_columns``).
+
+    Attributes:
+      w_col_rms: tuple of [n_out_l] arrays.
+      v_col_rms: tuple of [n_out_l] arrays.
+    """
+
+    w_col_rms: tuple[Array, ...]
+    v_col_rms: tuple[Array, ...]
+
+
+def num_meta_params(meta_params: MetaParams) -> int:
+    """Total number of scalars in a meta-parameter tree."""
+    return sum(int(math.prod(x.shape)) for x in jax.tree_util.tree_leaves(meta_params))
+
+
+def _col_rms(w: Array, eps: float) -> Array:
+    return jnp.sqrt(jnp.mean(jnp.square(w), axis=0) + eps)
+
+
+def _weight_kind(layer: int, depth: int) -> int:
+    """Kind of weight layer ``layer`` (1-based): 0 bottom, 1 middle, 2 top."""
+    if layer == 1:
+        return 0
+    return 2 if layer == depth else 1
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedRule:
+    """The learned neuron-local rule (see the module docstring).
+
+    Attributes:
+      config: the rule's constants.
+      net: the base network it updates.
+    """
+
+    config: LearnedRuleConfig
+    net: MLPSpec
+    name: ClassVar[str] = "learned"
+
+    def init_meta_params(self, key: PRNGKey) -> MetaParams:
+        """Theta: a nested dict of float32 arrays, independent of ``net``."""
+        cfg = self.config
+        k = jax.random.split(key, 6)
+        ch = cfg.state_channels
+        meta: MetaParams = {}
+        if cfg.uses_signals:
+            meta["top"] = un.init_top_net(k[0], hidden=cfg.top_hidden,
+                                          channels=cfg.signal_channels,
+                                          unit_context=cfg.top_unit_context,
+                                          scale=cfg.net_init_scale)
+            meta["delta"] = {"w": un.dense_init(k[1], ch, (ch, cfg.signal_channels),
+                                                cfg.delta_init_scale)}
+        if cfg.use_unit_net:
+            freqs = cfg.index_frequencies if cfg.unit_index_encoding else 0
+            meta["unit"] = un.init_unit_net(
+                k[2], ex_features=2 + cfg.signal_channels,
+                unit_features=un.unit_feature_count(freqs), hidden=cfg.unit_hidden,
+                channels=cfg.hidden_channels, mixing=cfg.mixing, conv_width=cfg.conv_width,
+                scale=cfg.net_init_scale)
+        if cfg.learned_readouts:
+            kp, kq = jax.random.split(k[3])
+            r = cfg.readout_rank
+            meta["readout"] = {
+                "w_pre": un.dense_init(kp, ch, (ch, r), cfg.net_init_scale),
+                "b_pre": jnp.zeros((r,), jnp.float32),
+                "w_post": un.dense_init(kq, ch, (ch, r), cfg.net_init_scale),
+                "b_post": jnp.zeros((r,), jnp.float32),
+            }
+        meta["bias"] = {"w": un.dense_init(k[4], ch, (ch,), cfg.net_init_scale),
+                        "b": jnp.zeros((), jnp.float32)}
+        labels = cfg.plane_labels
+        base = dict(cfg.init_mix)
+        mix0 = jnp.array([base.get(lab.split("[")[0], 0.0) for lab in labels], jnp.float32)
+        mix = {"w": mix0 + cfg.init_mix_std * jax.random.normal(k[5], mix0.shape, jnp.float32)}
+        if cfg.per_kind_mix:
+            mix["kind"] = jnp.zeros((3, len(labels)), jnp.float32)
+        meta["mix"] = mix
+        if cfg.learn_lr:
+            meta["log_lr"] = jnp.asarray(math.log(cfg.lr), jnp.float32)
+        return meta
+
+    def num_meta_params(self) -> int:
+        """How many scalars ``init_meta_params`` returns (computed without running it)."""
+        return num_meta_params(jax.eval_shape(self.init_meta_params, jax.random.PRNGKey(0)))
+
+    def learning_rate(self, meta_params: MetaParams) -> Array:
+        """The step size: the config's lr, or exp(clip(log_lr)) when learned."""
+        cfg = self.config
+        if not cfg.learn_lr:
+            return jnp.asarray(cfg.lr, jnp.float32)
+        return jnp.exp(jnp.clip(meta_params["log_lr"], math.log(cfg.lr_min), math.log(cfg.lr_max)))
+
+    def init_state(self, meta_params: MetaParams, params: Params, *, key: PRNGKey) -> LearnedRuleState:
+        del meta_params, key  # the state only remembers the initial column scales
+        eps = self.config.eps
+        return LearnedRuleState(tuple(_col_rms(p.w, eps) for p in params),
+                                tuple(_col_rms(p.v, eps) for p in params))
+
+    def _check(self, params: Params, x: Array) -> None:
+        shapes = tuple(p.w.shape for p in params)
+        if shapes != self.net.layer_shapes:
+            raise UserError(f"learned rule: params have layer shapes {shapes}, the rule's net "
+                            f"expects {self.net.layer_shapes}")
+        if x.ndim != 2 or x.shape[1] != self.net.n_in:
+            raise UserError(f"learned rule: x must be [batch, {self.net.n_in}], got {x.shape}")
+
+    def _unit_features(self, params: Params, level: int, n: int, dtype) -> Array:
+        """[n, U] per-unit features of unit level ``level`` (missing ones are zero)."""
+        cfg, depth = self.config, len(params)
+        zeros = jnp.zeros((n, un.WEIGHT_STATS), dtype)
+        parts = [
+            un.weight_stats(params[level - 1].w, 0, cfg.eps) if level > 0 else zeros,
+            un.weight_stats(params[level].w, 1, cfg.eps) if level < depth else zeros,
+            params[level - 1].b[:, None] if level > 0 else jnp.zeros((n, 1), dtype),
+            jnp.broadcast_to(jax.nn.one_hot(un.level_kind(level, depth), len(un.LEVEL_KINDS),
+                                            dtype=dtype), (n, len(un.LEVEL_KINDS))),
+        ]
+        if cfg.unit_index_encoding:
+            parts.append(un.index_encoding(n, cfg.index_frequencies, dtype))
+        return jnp.concatenate(parts, axis=-1)
+
+    def _hidden(self, meta: MetaParams, params: Params, level: int, z: Array, a: Array,
+                d: Array | None) -> Array:
+        """h^k [B, n_k, C] of one unit level."""
+        cfg = self.config
+        ex = [z[..., None], a[..., None]] + ([d] if d is not None else [])
+        ex = jnp.concatenate(ex, axis=-1)
+        if not cfg.use_unit_net:
+            return ex
+        unit = self._unit_features(params, level, z.shape[1], z.dtype)
+        return un.unit_net(meta["unit"], ex, unit, activation=cfg.activation,
+                           mixing=cfg.mixing, var_eps=cfg.var_eps)
+
+    def _readouts(self, meta: MetaParams, h: Array, level: int, lowest: int,
+                  depth: int) -> dict[str, Array]:
+        """Linear read-outs of h^k [B, n, C] that level ``level`` needs, in one matmul.
+
+        "delta" [B, n, C_d] (the learned part of the signal sent down),
+        "pre" / "post" [B, n, R] (read-outs for the layer above / below) and
+        "bias" [B, n] (the bias update before averaging).
+        """
+        cfg = self.config
+        blocks: list[tuple[str, Array, Array]] = []  # (name, weight [C, k], bias [k])
+        if level > lowest and cfg.uses_signals:
+            w = meta["delta"]["w"]
+            blocks.append(("delta", w, jnp.zeros(w.shape[1:], w.dtype)))
+        if cfg.learned_readouts:
+            ro = meta["readout"]
+            if level < depth:
+                blocks.append(("pre", ro["w_pre"], ro["b_pre"]))
+            if level > 0:
+                blocks.append(("post", ro["w_post"], ro["b_post"]))
+        if level > 0:
+            blocks.append(("bias", meta["bias"]["w"][:, None], meta["bias"]["b"][None]))
+        # One [C, sum k] matmul instead of several thin ones; then split.
+        y = h @ jnp.concatenate([w for _, w, _ in blocks], axis=1).astype(h.dtype)
+        y = y + jnp.concatenate([b for _, _, b in blocks]).astype(h.dtype)
+        out, start = {}, 0
+        for name, w, _ in blocks:
+            out[name] = y[..., start:start + w.shape[1]]
+            start += w.shape[1]
+        out["bias"] = out["bias"][..., 0] if "bias" in out else None
+        return {k: v for k, v in out.items() if v is not None}
+
+    def step(self, meta_params: MetaParams, params: Params, state: LearnedRuleState, x: Array, *,
+             key: PRNGKey) -> tuple[Params, LearnedRuleState, Metrics]:
+        """One unsupervised update from the unlabeled batch ``x`` [B, n_in] (see module doc)."""
+        del key  # the rule is deterministic
+        self._check(params, x)
+        cfg, meta, depth = self.config, meta_params, len(params)
+        acts = forward(params, x, self.net)
+        zs, as_ = (x,) + acts.pre, (x,) + acts.post
+        # Level 0 only feeds the pre-synaptic read-outs of W^1; skip it (and the
+        # widest signal propagation) when the read-outs are the activations.
+        lowest = 0 if cfg.learned_readouts else 1
+        d = None
+        if cfg.uses_signals:
+            d = un.top_net(meta["top"], zs[-1], as_[-1], activation=cfg.activation,
+                           eps=cfg.eps, var_eps=cfg.var_eps)
+        outs: list[dict[str, Array]] = [{} for _ in range(depth + 1)]
+        for k in range(depth, lowest - 1, -1):
+            h = self._hidden(meta, params, k, zs[k], as_[k], d)
+            outs[k] = self._readouts(meta, h, k, lowest, depth)
+            if "delta" in outs[k]:
+                delta = d * jax.nn.sigmoid(zs[k])[..., None] + outs[k]["delta"]
+                d = un.pass_down(delta, params[k - 1].v, cfg.eps)
+
+        lr = self.learning_rate(meta).astype(x.dtype)
+        mix = meta["mix"]
+        new_params, metrics = [], {"lr": lr}
+        for l in range(1, depth + 1):
+            layer = params[l - 1]
+            w = layer.w
+            if cfg.learned_readouts:
+                c, e = outs[l - 1]["pre"], outs[l]["post"]  # [B, n_{l-1}, R], [B, n_l, R]
+            else:
+                c, e = as_[l - 1][..., None], as_[l][..., None]
+            planes = weight_planes(w, c, e, as_[l - 1], as_[l], planes=cfg.planes,
+                                   eps=cfg.eps, var_eps=cfg.var_eps)
+            m = mix["w"] + (mix["kind"][_weight_kind(l, depth)] if cfg.per_kind_mix else 0.0)
+            dw = mix_planes(planes, m, cfg.eps)
+            if cfg.scale_by_fan_in:
+                dw = dw / math.sqrt(w.shape[0])
+            db = unit_rms(jnp.mean(outs[l]["bias"], axis=0), axis=None, eps=cfg.eps)  # [n_l]
+            new_w = (1.0 - lr) * w - lr * dw
+            new_b = (1.0 - lr) * layer.b - lr * db
+            new_v = (1.0 - lr) * layer.v - lr * dw if cfg.v_update == "same" else layer.v
+            if cfg.normalize_columns:
+                new_w = new_w * (state.w_col_rms[l - 1] / _col_rms(new_w, cfg.eps))
+                if cfg.v_update == "same":
+                    new_v = new_v * (state.v_col_rms[l - 1] / _col_rms(new_v, cfg.eps))
+            new_params.append(LayerParams(w=new_w, b=new_b, v=new_v))
+            metrics[f"dw_abs/{l - 1}"] = jnp.mean(jnp.abs(new_w - w))
+            metrics[f"w_rms/{l - 1}"] = jnp.sqrt(jnp.mean(jnp.square(new_w)))
+        metrics["top_std"] = jnp.mean(jnp.std(as_[-1], axis=0))
+        return tuple(new_params), state, metrics
+
+
+def make_learned_rule(net: MLPSpec, config: str | LearnedRuleConfig = "small",
+                      **overrides: Any) -> LearnedRule:
+    """Factory registered as ``"learned"``: ``make_rule("learned", net, config="paper")``."""
+    return LearnedRule(rule_config(config, **overrides), net)
+
+
+register_rule("learned", make_learned_rule)

@@ -1,0 +1,153 @@
+"""Candidate weight-update directions ("planes") of the learned rule.
+
+Metz et al. 2019 (arXiv 1804.00222), section 3 and appendix B: the update of a
+weight matrix ``W`` [n_in, n_out] is a learned linear mix of a few candidate
+directions, each an [n_in, n_out] array built from quantities local to the two
+ends of each synapse. Every plane is divided by its own RMS before mixing, so
+the learned mixing weights compare directions, not magnitudes, and the mixed
+update is divided by its RMS again (a bounded step).
+
+Notation, per layer: ``c`` [B, n_in, R] and ``e`` [B, n_out, R] are R read-outs
+of the pre- and post-synaptic units' hidden states, ``a_in`` [B, n_in] and
+``a_out`` [B, n_out] the layer's input and output activations, and
+``w~ = W / rms(W)``. The planes (``O_r = c_r^T e_r / B``):
+
+=============  =============================================  ==========
+name           plane                                          how many
+=============  =============================================  ==========
+outer          ``O_r``                                        R
+outer_w        ``O_r * w~``                                   R
+outer_gauss    ``O_r * exp(-w~^2)``                           R
+gram_post      ``W @ (sum_r e_r^T e_r / B)``  (PSD, post)     1
+gram_pre       ``(sum_r c_r^T c_r / B) @ W``  (PSD, pre)      1
+decorr         ``W @ corr(a_out)``                            1
+hebb           ``std(a_in)^T std(a_out) / B``                 1
+oja            ``W * mean_b(a_out^2)`` (column scaling)       1
+oja_subspace   ``W @ (a_out^T a_out / B)``                    1
+decay          ``W``                                          1
+=============  =============================================  ==========
+
+``std(.)`` standardises each unit over the batch. With the rule's step
+``W <- (1 - lr) W - lr dW``, Oja's subspace rule ``dW/dt = x^T y - W y^T y``
+corresponds to mixing weights -1 on (raw) Hebbian and +1 on ``oja_subspace``.
+Every plane is a sum over the batch axis, so it does not depend on the order of
+the examples, and it commutes with permutations of either side's units.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from metaunsup.types import Array
+
+PLANES = ("outer", "outer_w", "outer_gauss", "gram_post", "gram_pre", "decorr", "hebb",
+          "oja", "oja_subspace", "decay")
+"""Every plane name, in the order planes are stacked."""
+
+RANKED_PLANES = ("outer", "outer_w", "outer_gauss")
+"""Planes that come once per read-out rank r."""
+
+HAND_PLANES = ("decorr", "hebb", "oja", "oja_subspace", "decay")
+"""Planes that need no learned read-out (hand-designed terms)."""
+
+
+def plane_labels(planes: tuple[str, ...], rank: int) -> tuple[str, ...]:
+    """Names of the stacked planes, e.g. ``("outer[0]", ..., "decay")``.
+
+    Args:
+      planes: plane names (a subset of :data:`PLANES`); stacked in
+        :data:`PLANES` order whatever their order here.
+      rank: R, the number of read-outs per side.
+    """
+    labels = []
+    for name in PLANES:
+        if name not in planes:
+            continue
+        if name in RANKED_PLANES:
+            labels.extend(f"{name}[{r}]" for r in range(rank))
+        else:
+            labels.append(name)
+    return tuple(labels)
+
+
+def unit_rms(x: Array, axis, eps: float) -> Array:
+    """``x / sqrt(mean(x^2 over axis) + eps)``: unit RMS over ``axis`` (smooth at 0)."""
+    return x * jnp.reciprocal(jnp.sqrt(jnp.mean(jnp.square(x), axis=axis, keepdims=True) + eps))
+
+
+def standardize(a: Array, eps: float) -> Array:
+    """Zero mean, unit variance over the batch (axis 0): [B, n] -> [B, n]."""
+    mean = jnp.mean(a, axis=0)
+    var = jnp.mean(jnp.square(a - mean), axis=0)
+    return (a - mean) * jnp.reciprocal(jnp.sqrt(var + eps))
+
+
+def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
+                  planes: tuple[str, ...], eps: float, var_eps: float) -> Array:
+    """Stacks the raw (unnormalised) planes of one layer.
+
+    Args:
+      w: [n_in, n_out] forward weights.
+      c: [B, n_in, R] pre-synaptic read-outs.
+      e: [B, n_out, R] post-synaptic read-outs.
+      a_in: [B, n_in] layer inputs.
+      a_out: [B, n_out] layer outputs.
+      planes: names of the planes to build (see :func:`plane_labels` for order).
+      eps: floor inside the square root of ``rms(w)``.
+      var_eps: floor added to batch variances when standardising activations.
+
+    Returns:
+      [P, n_in, n_out] with P = ``len(plane_labels(planes, R))``.
+    """
+    batch = a_in.shape[0]
+    out = []
+    need_outer = any(p in planes for p in RANKED_PLANES)
+    if need_outer:
+        # O_r[i, j] = (1/B) sum_b c[b, i, r] e[b, j, r]: a rank-B Hebbian-like
+        # outer product per read-out channel.
+        outer = jnp.einsum("bir,bjr->rij", c, e) / batch
+        w_tilde = w * jnp.reciprocal(jnp.sqrt(jnp.mean(jnp.square(w)) + eps))
+    for name in PLANES:
+        if name not in planes:
+            continue
+        if name == "outer":
+            out.append(outer)
+        elif name == "outer_w":
+            out.append(outer * w_tilde)
+        elif name == "outer_gauss":
+            out.append(outer * jnp.exp(-jnp.square(w_tilde)))
+        elif name == "gram_post":
+            # sum_r e_r^T e_r / B is a PSD [n_out, n_out] matrix over post units.
+            out.append((w @ (jnp.einsum("bjr,bkr->jk", e, e) / batch))[None])
+        elif name == "gram_pre":
+            out.append(((jnp.einsum("bir,bkr->ik", c, c) / batch) @ w)[None])
+        elif name == "decorr":
+            s_out = standardize(a_out, var_eps)
+            out.append((w @ (s_out.T @ s_out / batch))[None])
+        elif name == "hebb":
+            out.append((standardize(a_in, var_eps).T @ standardize(a_out, var_eps) / batch)[None])
+        elif name == "oja":
+            out.append((w * jnp.mean(jnp.square(a_out), axis=0))[None])
+        elif name == "oja_subspace":
+            out.append((w @ (a_out.T @ a_out / batch))[None])
+        elif name == "decay":
+            out.append(w[None])
+    return jnp.concatenate(out, axis=0)
+
+
+def mix_planes(planes: Array, mix: Array, eps: float) -> Array:
+    """Normalises each plane, mixes them, renormalises: the update direction.
+
+    ``dW = M / sqrt(mean(M^2) + eps)`` with ``M = sum_p mix_p P_p / sqrt(mean(P_p^2) + eps)``,
+    so ``rms(dW) < 1`` for any mixing weights (the bound the step relies on).
+
+    Args:
+      planes: [P, n_in, n_out] raw planes.
+      mix: [P] mixing weights.
+      eps: floor inside the square roots.
+
+    Returns:
+      [n_in, n_out] update direction with RMS just below 1.
+    """
+    normed = unit_rms(planes, axis=(1, 2), eps=eps)
+    mixed = jnp.einsum("p,pij->ij", mix, normed)
+    return unit_rms(mixed, axis=None, eps=eps)

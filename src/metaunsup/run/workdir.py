@@ -1,0 +1,200 @@
+"""A run's working directory: the one layout every tool reads and writes.
+
+::
+
+    <workdir>/
+      config.json         the run's configuration, written once
+      metrics.jsonl       one JSON object per line, appended by the driver
+      checkpoints/        ckpt_<step>.safetensors (trainer state, resumable)
+      rule.safetensors    the rule file a finished run ships (metaunsup.run.rulefile)
+      eval/               evaluation results
+      report/             plots and tables made from the files above
+
+Resuming: :meth:`Workdir.resume` restores the newest readable checkpoint and
+drops every metrics line with a step larger than the restored one, so the
+resumed run appends them again and a run that was interrupted writes the same
+``metrics.jsonl`` as one that was not. For that to hold, the driver writes the
+metrics line of step ``s`` before it saves checkpoint ``s``; a line half
+written by a crash is dropped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from metaunsup.errors import UserError
+from metaunsup.run.checkpoint import CheckpointManager, Restored, atomic_write_bytes, dumps_json
+from metaunsup.types import PyTree
+
+
+def _normalise(obj: Any) -> Any:
+    """JSON round trip: tuples become lists, numpy scalars Python numbers."""
+    return json.loads(dumps_json(obj))
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if k not in old or k not in new:
+                out.append(name)
+            else:
+                out.extend(_differences(old[k], new[k], name))
+        return out
+    return [] if old == new else [prefix or "<root>"]
+
+
+class Workdir:
+    """The files of one run (see module doc).
+
+    Args:
+      path: the directory.
+      create: create it (and its subdirectories) if missing; with False a
+        missing directory is an error (for tools that only read a run).
+      keep: checkpoints kept by :attr:`checkpoints`.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, keep: int = 3):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            if not create:
+                raise UserError(f"{self.path}: no such run directory")
+            if self.path.exists():
+                raise UserError(f"{self.path}: exists and is not a directory")
+        if create:
+            for d in (self.path, self.checkpoint_dir, self.eval_dir, self.report_dir):
+                d.mkdir(parents=True, exist_ok=True)
+        self.checkpoints = CheckpointManager(self.checkpoint_dir, keep=keep)
+        self._metrics_clean = False
+
+    # Layout.
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def rule_path(self) -> Path:
+        return self.path / "rule.safetensors"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.path / "eval"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.path / "report"
+
+    # Configuration.
+    def read_config(self) -> dict | None:
+        """The stored configuration, or None before the first :meth:`write_config`."""
+        if not self.config_path.exists():
+            return None
+        try:
+            return json.loads(self.config_path.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{self.config_path}: not readable JSON ({e})") from None
+
+    def write_config(self, config: Mapping, *, allow_change: bool = False) -> None:
+        """Writes ``config.json`` once; later calls must pass the same config.
+
+        Raises:
+          UserError: a different configuration is already stored and
+            ``allow_change`` is False (the message lists where they differ).
+        """
+        new = _normalise(dict(config))
+        old = self.read_config()
+        if old is not None and old != new and not allow_change:
+            diff = _differences(old, new)
+            shown = ", ".join(diff[:5]) + (f" (+{len(diff) - 5} more)" if len(diff) > 5 else "")
+            raise UserError(f"{self.config_path}: this run was started with a different "
+                            f"config (differs at {shown}); use a new run directory or allow "
+                            "the change explicitly")
+        if old != new:
+            atomic_write_bytes(self.config_path,
+                               (dumps_json(new, indent=2, sort_keys=True) + "\n").encode())
+
+    # Metrics.
+    def _read_lines(self) -> tuple[list[str], bool]:
+        """Complete lines, and whether a half-written last line followed them."""
+        if not self.metrics_path.exists():
+            return [], False
+        text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        partial = lines.pop() != ""  # text after the last newline was never finished
+        return [ln for ln in lines if ln.strip()], partial
+
+    def _drop_partial_line(self) -> None:
+        if not self.metrics_path.exists():
+            return
+        data = self.metrics_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            os.truncate(self.metrics_path, data.rfind(b"\n") + 1)
+
+    def append_metrics(self, record: Mapping) -> None:
+        """Appends ``record`` (JSON-serialisable; arrays become lists) as one line."""
+        if not isinstance(record, Mapping):
+            raise UserError(f"a metrics record must be a mapping, got {type(record).__name__}")
+        line = dumps_json(dict(record)) + "\n"
+        if not self._metrics_clean:
+            self._drop_partial_line()
+            self._metrics_clean = True
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+
+    def _parse_metrics(self) -> list[tuple[str, dict]]:
+        lines, _ = self._read_lines()
+        parsed = []
+        for i, line in enumerate(lines):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                raise UserError(f"{self.metrics_path}:{i + 1}: not a JSON object")
+            parsed.append((line, record))
+        return parsed
+
+    def read_metrics(self) -> list[dict]:
+        """Every complete record, in order; a half-written last line is ignored."""
+        return [record for _, record in self._parse_metrics()]
+
+    def truncate_metrics(self, step: int) -> int:
+        """Drops records with ``step`` > ``step`` (and a half-written last line).
+
+        Records without a numeric ``step`` field are kept. Returns how many
+        records were dropped.
+        """
+        def kept(record: dict) -> bool:
+            s = record.get("step")
+            return not isinstance(s, (int, float)) or isinstance(s, bool) or s <= step
+
+        parsed = self._parse_metrics()
+        keep = [line for line, record in parsed if kept(record)]
+        atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in keep).encode())
+        self._metrics_clean = True
+        return len(parsed) - len(keep)
+
+    # Resuming.
+    def resume(self, template: PyTree | None = None) -> Restored | None:
+        """Restores the newest readable checkpoint and rewinds ``metrics.jsonl`` to it.
+
+        Returns None (and drops every metrics record that has a step) when
+        there is no checkpoint: the run starts over.
+        """
+        restored = self.checkpoints.restore_latest(template)
+        if self.metrics_path.exists():
+            self.truncate_metrics(restored.step if restored is not None else -1)
+        return restored

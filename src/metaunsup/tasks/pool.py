@@ -1,0 +1,122 @@
+"""Meta-training data held on device, with class-balanced sampling inside jit.
+
+All meta-training datasets are stacked into one [N, D] array at a common
+resolution (so that one compiled inner loop serves every dataset), with a
+per-class table of example indices, so that tasks can draw unlabeled batches
+and labelled support/query episodes with ``jax.random`` alone.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from metaunsup.errors import UserError
+from metaunsup.types import Array, PRNGKey
+
+
+class DataPool(NamedTuple):
+    """Stacked datasets (a pytree of arrays; jit/vmap friendly).
+
+    Attributes:
+      x: [N, D] float32 examples in [0, 1].
+      class_index: [C, M] int32 indices into ``x`` of each class's examples;
+        rows shorter than M are padded by repeating their own entries.
+      class_count: [C] int32 number of distinct examples of each class.
+      class_dataset: [C] int32 dataset id of each class.
+      dataset_num_classes: [K] int32 number of classes of each dataset.
+    """
+
+    x: Array
+    class_index: Array
+    class_count: Array
+    class_dataset: Array
+    dataset_num_classes: Array
+
+    @property
+    def num_datasets(self) -> int:
+        return int(self.dataset_num_classes.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.x.shape[1])
+
+
+def build_pool(arrays: Sequence[tuple[np.ndarray, np.ndarray]], *,
+               max_per_class: int = 400, seed: int = 0) -> DataPool:
+    """Stacks ``[(x [n_k, D], y [n_k]), ...]`` into a :class:`DataPool`.
+
+    At most ``max_per_class`` examples of each class are kept (a seeded subset),
+    which bounds the index table. Class ids are made global across datasets.
+    """
+    rng = np.random.default_rng(seed)
+    dims = {x.shape[1] for x, _ in arrays}
+    if len(dims) != 1:
+        raise UserError(f"meta-training datasets must share one input size, got {sorted(dims)}")
+    xs, rows, class_dataset, n_classes = [], [], [], []
+    offset = 0
+    for k, (x, y) in enumerate(arrays):
+        keep = []
+        labels = np.unique(y)
+        for c in labels:
+            idx = np.flatnonzero(y == c)
+            if len(idx) > max_per_class:
+                idx = np.sort(rng.choice(idx, max_per_class, replace=False))
+            keep.append(idx)
+        order = np.concatenate(keep)
+        xs.append(np.asarray(x[order], np.float32))
+        start = 0
+        for idx in keep:
+            rows.append(offset + start + np.arange(len(idx)))
+            start += len(idx)
+            class_dataset.append(k)
+        n_classes.append(len(labels))
+        offset += len(order)
+    width = max(len(r) for r in rows)
+    table = np.stack([np.resize(r, width) for r in rows]).astype(np.int32)
+    return DataPool(
+        x=jnp.asarray(np.concatenate(xs)),
+        class_index=jnp.asarray(table),
+        class_count=jnp.asarray([len(r) for r in rows], jnp.int32),
+        class_dataset=jnp.asarray(class_dataset, jnp.int32),
+        dataset_num_classes=jnp.asarray(n_classes, jnp.int32),
+    )
+
+
+def sample_classes(key: PRNGKey, pool: DataPool, dataset_id: Array, n_way: int) -> Array:
+    """Draws ``n_way`` distinct global class ids of dataset ``dataset_id``: [n_way]."""
+    scores = jax.random.uniform(key, pool.class_count.shape)
+    scores = jnp.where(pool.class_dataset == dataset_id, scores, -1.0)
+    return jax.lax.top_k(scores, n_way)[1]
+
+
+def sample_unlabeled(key: PRNGKey, pool: DataPool, dataset_id: Array, batch_size: int) -> Array:
+    """Draws a [B, D] batch from one dataset (uniform class, then uniform example)."""
+    k_class, k_ex = jax.random.split(key)
+    logits = jnp.where(pool.class_dataset == dataset_id, 0.0, -jnp.inf)
+    classes = jax.random.categorical(k_class, logits, shape=(batch_size,))
+    slot = jax.random.randint(k_ex, (batch_size,), 0, pool.class_count[classes])
+    return pool.x[pool.class_index[classes, slot]]
+
+
+def sample_episode(key: PRNGKey, pool: DataPool, classes: Array, per_class: int) -> tuple[Array, Array]:
+    """Draws ``per_class`` distinct examples of each class, without replacement.
+
+    Returns:
+      ``(x, labels)``: [n_way * per_class, D] examples grouped by class, and
+      [n_way * per_class] labels 0..n_way-1 (positions in ``classes``).
+    """
+    width = pool.class_index.shape[1]
+    keys = jax.random.split(key, classes.shape[0])
+
+    def one(k, c):
+        scores = jax.random.uniform(k, (width,))
+        scores = jnp.where(jnp.arange(width) < pool.class_count[c], scores, -1.0)
+        slots = jax.lax.top_k(scores, per_class)[1]
+        return pool.x[pool.class_index[c, slots]]
+
+    x = jax.vmap(one)(keys, classes)
+    labels = jnp.repeat(jnp.arange(classes.shape[0], dtype=jnp.int32), per_class)
+    return x.reshape((-1, x.shape[-1])), labels

@@ -1,0 +1,146 @@
+"""The meta-learning inner task: a rule training a sampled network on a sampled task.
+
+Implements the truncated-task interface of :mod:`metaunsup.inner.task`
+(``init`` / ``unroll`` / meta-loss), so gradient estimators (TBPTT, ES, PES)
+never see rules, data or augmentations.
+
+Per inner step: draw an unlabeled batch of the task's dataset, augment it, apply
+the task's input permutation, and let the rule update the network; then draw a
+labelled episode (``n_way`` classes x ``shots`` support + ``shots`` query),
+featurise it with the current network (batch-norm statistics of the unlabeled
+batch), and score the few-shot ridge meta-objective (Metz et al. 2019, sec. 4.1)
+with the augmentation parameters appended to the targets. The truncation's
+meta-loss is the mean over its steps. A task that has reached its sampled total
+length is re-initialised (new dataset, permutation, classes, length, network)
+at the start of the next truncation.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from metaunsup.inner.task import select_tree
+from metaunsup.inner.unroll import InnerState, init_inner_state, inner_step
+from metaunsup.models import bn_stats, features
+from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
+from metaunsup.rules.base import UpdateRule
+from metaunsup.tasks.augment import augment
+from metaunsup.tasks.distribution import TaskDistConfig
+from metaunsup.tasks.pool import DataPool, sample_classes, sample_episode, sample_unlabeled
+from metaunsup.types import Array, MetaParams, Metrics, PRNGKey
+
+
+class RuleTaskState(NamedTuple):
+    """Persistent state of one task.
+
+    Attributes:
+      inner: the inner loop's carry (network params, rule state, step, key).
+      dataset_id: int32 scalar, which dataset of the pool.
+      perm: [D] int32 fixed permutation of the input dimensions.
+      classes: [n_way] int32 global class ids of the episodes.
+      length: int32 scalar, total inner steps before the task resets.
+    """
+
+    inner: InnerState
+    dataset_id: Array
+    perm: Array
+    classes: Array
+    length: Array
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RuleTask:
+    """An inner task for meta-training ``rule`` on tasks drawn from ``pool``.
+
+    Build it inside the jitted function that receives ``pool`` as an argument,
+    so the data is an input of the computation rather than a baked-in constant.
+    """
+
+    rule: UpdateRule
+    dist: TaskDistConfig
+    pool: DataPool
+    ridge: RidgeConfig = RidgeConfig()
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return (self.dist.resolution, self.dist.resolution)
+
+    def init(self, meta_params: MetaParams, key: PRNGKey) -> RuleTaskState:
+        """A fresh task: dataset, permutation, classes, length, network."""
+        k_ds, k_perm, k_cls, k_len, k_inner = jax.random.split(key, 5)
+        dataset_id = jax.random.randint(k_ds, (), 0, self.pool.num_datasets)
+        dim = self.pool.dim
+        perm = (jax.random.permutation(k_perm, dim) if self.dist.permute_inputs
+                else jnp.arange(dim)).astype(jnp.int32)
+        classes = sample_classes(k_cls, self.pool, dataset_id, self.dist.n_way)
+        lo, hi = self.dist.length_range
+        length = jax.random.randint(k_len, (), lo, hi + 1)
+        inner = init_inner_state(self.rule, meta_params, key=k_inner)
+        return RuleTaskState(inner, dataset_id, perm, classes.astype(jnp.int32), length)
+
+    def _augment(self, key: PRNGKey, x: Array, perm: Array) -> tuple[Array, Array]:
+        x_aug, aug = augment(key, x, self.image_shape, self.dist.augment)
+        return x_aug[:, perm], aug
+
+    def step_loss(self, meta_params: MetaParams, state: RuleTaskState,
+                  key: PRNGKey) -> tuple[RuleTaskState, Array, Array]:
+        """One inner step and the meta-objective after it: (state, loss, accuracy)."""
+        k_x, k_xa, k_ep, k_epa = jax.random.split(key, 4)
+        x = sample_unlabeled(k_x, self.pool, state.dataset_id, self.dist.batch_size)
+        x, _ = self._augment(k_xa, x, state.perm)
+        inner, _ = inner_step(self.rule, meta_params, state.inner, x)
+        state = state._replace(inner=inner)
+
+        shots = self.dist.shots
+        ex, labels = sample_episode(k_ep, self.pool, state.classes, 2 * shots)
+        ex, aug = self._augment(k_epa, ex, state.perm)
+        net = self.rule.net
+        feats = features(inner.params, ex, net, bn_stats(inner.params, x, net))
+        targets = jnp.concatenate(
+            [centred_one_hot(labels, self.dist.n_way), self.dist.augment.aux_weight * aug], axis=1)
+        # Examples come grouped by class, 2*shots each: first half support, second query.
+        is_support = (jnp.arange(labels.shape[0]) % (2 * shots)) < shots
+        order = jnp.argsort(~is_support, stable=True)
+        n_s = self.dist.n_way * shots
+        f, t = feats[order], targets[order]
+        loss, acc = ridge_meta_loss(f[:n_s], t[:n_s], f[n_s:], t[n_s:], self.ridge,
+                                    num_classes=self.dist.n_way)
+        return state, loss, acc
+
+    def unroll(self, meta_params: MetaParams, state: RuleTaskState, key: PRNGKey,
+               num_steps: int, *, remat: bool = False) -> tuple[RuleTaskState, Array, Metrics]:
+        """Runs one truncation of ``num_steps`` inner steps.
+
+        With ``remat``, each step's activations are recomputed in the backward
+        pass (``jax.checkpoint``) instead of stored: memory O(1) in the steps.
+
+        Returns:
+          The new state, the mean meta-loss over the truncation, and metrics
+          (``accuracy``: mean episode accuracy, ``accuracy_first`` /
+          ``accuracy_last``: after the first / last step; ``reset``: 1.0 if the
+          task was re-initialised at the start of this truncation).
+        """
+        k_reset, k_steps = jax.random.split(key)
+        done = state.inner.step >= state.length
+        fresh = self.init(meta_params, k_reset)
+        state = select_tree(done, fresh, state)
+
+        def body(s, k):
+            s, loss, acc = self.step_loss(meta_params, s, k)
+            return s, (loss, acc)
+
+        if remat:
+            body = jax.checkpoint(body)
+        state, (losses, accs) = jax.lax.scan(body, state, jax.random.split(k_steps, num_steps))
+        metrics = {"accuracy": jnp.mean(accs), "accuracy_first": accs[0],
+                   "accuracy_last": accs[-1], "reset": done.astype(jnp.float32),
+                   "inner_step": state.inner.step.astype(jnp.float32)}
+        return state, jnp.mean(losses), metrics
+
+    def is_finite(self, state: RuleTaskState) -> Array:
+        """Boolean scalar: every network weight is finite (else the task diverged)."""
+        leaves = jax.tree_util.tree_leaves(state.inner.params)
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
