@@ -138,15 +138,7 @@ def test_argument_syntax_errors_exit_2(capsys):
 
 # ----------------------------------------------------------------------------- registered datasets
 
-def _data_layer():
-    data = pytest.importorskip("metaunsup.data")
-    if not hasattr(data, "load") or not hasattr(data, "list_datasets"):
-        pytest.skip("metaunsup.data has no registry yet")
-    return data
-
-
 def test_json_run_on_digits(capsys):
-    _data_layer()
     code, out, err = _run(capsys, ["evaluate", "--method", "raw,random", "--dataset", "digits",
                                    "--shots", "5", "--seeds", "2", "--widths", "32,16",
                                    "--json"])
@@ -159,21 +151,31 @@ def test_json_run_on_digits(capsys):
         assert 10.0 < r["mean"] <= 100.0  # 10 classes: chance is 10%
 
 
+def test_points_dataset_has_no_resolution(capsys):
+    code, out, err = _run(capsys, ["evaluate", "--method", "raw", "--dataset", "moons",
+                                   "--shots", "5", "--seeds", "1", "--json"])
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["resolution"] is None and rec["ci95"] is None  # one seed: no interval
+    assert 50.0 <= rec["mean"] <= 100.0
+
+
 @pytest.mark.parametrize("argv,needle", [
     (["--dataset", "no_such_data"], "no_such_data"),
-    (["--dataset", "digits", "--resolution", "0"], "--resolution"),
-    (["--dataset", "digits", "--resolution", "100000"], ""),
+    (["--dataset", "digits", "--resolution", "0"], "resolution must be an integer in"),
+    (["--dataset", "digits", "--resolution", "100000"], "resolution must be an integer in"),
+    (["--dataset", "moons", "--resolution", "8"], "not an image set"),
     (["--dataset", "digits", "--shots", "100000"], "shots=100000"),
 ])
 def test_bad_dataset_arguments_exit_2(capsys, argv, needle):
-    _data_layer()
     _assert_user_error(capsys, ["evaluate", "--method", "raw"] + argv, needle)
 
 
 def test_datasets_lists_every_registered_dataset(capsys):
-    data = _data_layer()
+    from metaunsup.data import list_datasets
+
     code, out, err = _run(capsys, ["datasets"])
     assert code == 0, err
     listed = {line.split()[0] for line in out.strip().splitlines()[1:]}
-    names = {getattr(d, "name", d) for d in data.list_datasets()}
-    assert names <= listed and "digits" in listed
+    assert {d.name for d in list_datasets()} == listed
+    assert "digits" in listed and "moons" in listed

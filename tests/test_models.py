@@ -17,6 +17,9 @@ from metaunsup.models import (
 )
 from metaunsup.types import LayerParams
 
+# Jitted once per spec: much cheaper than eager op-by-op compilation for new shapes.
+forward_jit = jax.jit(forward, static_argnames="spec")
+
 
 def _net(widths=(16, 8, 4), n_in=10, activation="relu", bias=0.0):
     spec = MLPSpec(n_in=n_in, widths=widths, activation=activation)
@@ -33,7 +36,7 @@ def _x(n=64, d=10, seed=0):
 
 def test_batch_norm_columns_have_zero_mean_unit_variance_before_bias():
     spec, params = _net(bias=0.7)
-    acts = forward(params, _x(), spec)
+    acts = forward_jit(params, _x(), spec=spec)
     for layer, inp, pre in zip(params, acts.inputs, acts.pre):
         h = np.asarray(pre - layer.b, np.float64)  # BN(x @ W), bias removed
         np.testing.assert_allclose(h.mean(0), 0.0, atol=1e-5)
@@ -113,11 +116,11 @@ def test_shapes_for_any_widths(widths):
         assert p.w.shape == p.v.shape == (dims[l], dims[l + 1])
         assert p.b.shape == (dims[l + 1],)
         assert p.w.dtype == p.v.dtype == p.b.dtype == jnp.float32
-    acts = forward(params, _x(n=11, d=6), spec)
+    acts = forward_jit(params, _x(n=11, d=6), spec=spec)
     for l in range(len(widths)):
         assert acts.inputs[l].shape == (11, dims[l])
         assert acts.pre[l].shape == acts.post[l].shape == (11, dims[l + 1])
-    assert features(params, _x(n=11, d=6), spec).shape == (11, widths[-1])
+    assert acts.post[-1].shape == (11, widths[-1])
     assert spec.layer_shapes == tuple((dims[i], dims[i + 1]) for i in range(len(widths)))
 
 

@@ -27,7 +27,8 @@ def _lstsq_ridge(f, y, lam):
     return sol[:d], sol[d]
 
 
-@pytest.mark.parametrize("n,d", [(40, 6), (7, 25)], ids=["primal n>f", "dual n<f"])
+@pytest.mark.parametrize("n,d", [(40, 6), (10, 10), (7, 25)],
+                         ids=["primal n>f", "primal n=f", "dual n<f"])
 @pytest.mark.parametrize("lam", [0.1, 3.0])
 def test_ridge_fit_matches_lstsq(n, d, lam):
     rng = np.random.default_rng(0)
@@ -54,53 +55,56 @@ def test_bias_is_unpenalised(n, d):
     np.testing.assert_allclose(b1, np.asarray(b0) + c, atol=1e-12)
 
 
-def test_primal_and_dual_branches_agree():
-    # Same data through both branches: n > f uses the f x f system, n < f the n x n one.
-    rng = np.random.default_rng(2)
-    f, y = rng.normal(size=(10, 10)), rng.normal(size=(10, 3))
-    with jax.enable_x64(True):
-        w_sq, b_sq = ridge_fit(jnp.asarray(f), jnp.asarray(y), 0.3)            # f <= n: primal
-        w_du, b_du = ridge_fit(jnp.asarray(f[:, :9]), jnp.asarray(y), 0.3)     # primal
-        w_wide, b_wide = ridge_fit(jnp.asarray(f[:9]), jnp.asarray(y[:9]), 0.3)  # dual
-    for (w, b), (ff, yy) in [((w_sq, b_sq), (f, y)), ((w_du, b_du), (f[:, :9], y)),
-                             ((w_wide, b_wide), (f[:9], y[:9]))]:
-        w_ref, b_ref = _lstsq_ridge(ff, yy, 0.3)
-        np.testing.assert_allclose(w, w_ref, atol=1e-10)
-        np.testing.assert_allclose(b, b_ref, atol=1e-10)
+# Every configuration of the loss whose gradients must be right: each feature
+# normalisation on the primal branch (n > f) and l2 on the dual branch (n < f).
+GRAD_CASES = (("l2", 12, 4), ("standardize", 12, 4), ("none", 12, 4), ("l2", 6, 9))
 
 
-@pytest.mark.parametrize("feature_norm,n,d", [("l2", 12, 4), ("l2", 6, 9),
-                                              ("standardize", 6, 9), ("none", 12, 4)])
-def test_meta_loss_gradients_match_finite_differences(feature_norm, n, d):
+def test_meta_loss_gradients_match_finite_differences():
+    # One jitted function sums the cases, each with its own support/query inputs, so a
+    # single check_grads call (a few compilations instead of a few per case) checks the
+    # derivatives with respect to every input of every case, in both modes.
     rng = np.random.default_rng(3)
-    config = RidgeConfig(lam=0.1, feature_norm=feature_norm)
     with jax.enable_x64(True):
-        fs = jnp.asarray(rng.normal(size=(n, d)))
-        fq = jnp.asarray(rng.normal(size=(8, d)))
-        ys = centred_one_hot(jnp.asarray(np.arange(n) % 3), 3)
-        yq = centred_one_hot(jnp.asarray(np.arange(8) % 3), 3)
+        targets = {n: centred_one_hot(jnp.asarray(np.arange(n) % 3), 3) for n in (12, 6, 8)}
+        args = []
+        for _, n, d in GRAD_CASES:
+            args += [jnp.asarray(rng.normal(size=(n, d))), jnp.asarray(rng.normal(size=(8, d)))]
 
-        def loss(f_support, f_query):
-            return ridge_meta_loss(f_support, ys, f_query, yq, config)[0]
+        @jax.jit
+        def total(*feats):
+            out = 0.0
+            for i, (norm, n, _) in enumerate(GRAD_CASES):
+                config = RidgeConfig(lam=0.1, feature_norm=norm)
+                loss, _ = ridge_meta_loss(feats[2 * i], targets[n], feats[2 * i + 1],
+                                          targets[8], config)
+                out = out + (i + 1.0) * loss
+            return out
 
-        check_grads(loss, (fs, fq), order=1, modes=("fwd", "rev"), eps=1e-5, atol=1e-6,
+        check_grads(total, tuple(args), order=1, modes=("fwd", "rev"), eps=1e-5, atol=1e-6,
                     rtol=1e-6)
 
 
-def test_meta_loss_second_order_gradients():
-    # Second order (reverse over reverse) on the dual branch with l2 features:
-    # meta-gradients differentiate through the probe, curvature must be right too.
+def test_meta_loss_hessian_vector_products_match_finite_differences():
+    # Meta-gradients differentiate through the probe, so its curvature must be right
+    # too: d/de grad(f)(x + e v) at e = 0 equals the forward-over-reverse H v.
     rng = np.random.default_rng(5)
     with jax.enable_x64(True):
-        fs = jnp.asarray(rng.normal(size=(6, 9)))
-        fq = jnp.asarray(rng.normal(size=(4, 9)))
-        ys = centred_one_hot(jnp.asarray(np.arange(6) % 2), 2)
-        yq = centred_one_hot(jnp.asarray(np.arange(4) % 2), 2)
+        fq = jnp.asarray(rng.normal(size=(8, 4)))
+        ys = centred_one_hot(jnp.asarray(np.arange(12) % 3), 3)
+        yq = centred_one_hot(jnp.asarray(np.arange(8) % 3), 3)
 
         def loss(f_support):
             return ridge_meta_loss(f_support, ys, fq, yq)[0]
 
-        check_grads(loss, (fs,), order=2, modes=("rev",), atol=1e-5, rtol=1e-5)
+        grad = jax.jit(jax.grad(loss))
+        hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(loss), (x,), (v,))[1])
+        x = jnp.asarray(rng.normal(size=(12, 4)))
+        for _ in range(2):
+            v = jnp.asarray(rng.normal(size=(12, 4)))
+            eps = 1e-5
+            fd = (grad(x + eps * v) - grad(x - eps * v)) / (2 * eps)
+            np.testing.assert_allclose(hvp(x, v), fd, rtol=1e-6, atol=1e-7)
 
 
 def test_cosine_distance_closed_forms():

@@ -5,6 +5,7 @@ compilation through ``_step`` (the rule is a static, hashable argument).
 """
 import dataclasses
 import functools
+import json
 import math
 
 import jax
@@ -18,7 +19,12 @@ from metaunsup.models import MLPSpec, features, init_params
 from metaunsup.objectives.ridge import ridge_meta_loss
 from metaunsup.rules import make_rule
 from metaunsup.rules.learned import (
-    CONFIGS, LearnedRule, LearnedRuleConfig, num_meta_params, rule_config)
+    CONFIGS,
+    LearnedRule,
+    LearnedRuleConfig,
+    num_meta_params,
+    rule_config,
+)
 from metaunsup.rules.planes import PLANES, mix_planes, plane_labels, weight_planes
 from metaunsup.rules.unit_nets import pass_down
 from metaunsup.types import LayerParams
@@ -52,7 +58,8 @@ def _random_meta(rule, seed, mix_std=1.0, scale=1.0):
         name = jax.tree_util.keystr(path)
         if "log_lr" in name:
             return jnp.asarray(math.log(rule.config.lr), jnp.float32)
-        std = mix_std if "'mix'" in name and "'w'" in name else scale / math.sqrt(max(s.shape[:1] + (1,)))
+        fan_in = s.shape[0] if s.shape else 1
+        std = mix_std if "'mix'" in name and "'w'" in name else scale / math.sqrt(fan_in)
         return jnp.asarray(std * rng.normal(size=s.shape), jnp.float32)
 
     return jax.tree_util.tree_map_with_path(draw, shapes)
@@ -110,6 +117,9 @@ def test_configs_validate_and_registry_builds_rules():
     assert hash(rule) == hash(make_rule("learned", NET, config="paper", lr=1e-3))
     # lists from a command line become tuples; the config stays hashable
     assert rule_config("small", planes=["hebb", "decay"]).planes == ("hebb", "decay")
+    # a config survives a JSON round trip (how rule files store it)
+    for cfg in CONFIGS.values():
+        assert LearnedRuleConfig(**json.loads(json.dumps(dataclasses.asdict(cfg)))) == cfg
     # meta-parameters do not depend on the network: same tree for a very different one
     other = dataclasses.replace(rule, net=MLPSpec(3, (1024, 5, 5, 5, 2)))
     shapes = jax.eval_shape(rule.init_meta_params, jax.random.key(0))
@@ -127,7 +137,7 @@ def test_planes_match_numpy_formulas():
     rng = np.random.default_rng(0)
     b, n_in, n_out, r = 7, 5, 4, 3
     w = rng.normal(size=(n_in, n_out))
-    c, e = rng.normal(size=(b, n_in, r)), rng.normal(size=(b, n_out, r))
+    c, e = rng.normal(size=(r, b, n_in)), rng.normal(size=(r, b, n_out))
     a_in, a_out = rng.uniform(size=(b, n_in)), np.maximum(rng.normal(size=(b, n_out)), 0)
     eps, var_eps = 1e-8, 1e-5
     with jax.enable_x64(True):
@@ -139,10 +149,10 @@ def test_planes_match_numpy_formulas():
         return (a - a.mean(0)) / np.sqrt(a.var(0) + var_eps)
 
     wt = w / np.sqrt(np.mean(w ** 2) + eps)
-    outer = [c[:, :, k].T @ e[:, :, k] / b for k in range(r)]
+    outer = [c[k].T @ e[k] / b for k in range(r)]
     want = (outer + [o * wt for o in outer] + [o * np.exp(-wt ** 2) for o in outer]
-            + [w @ sum(e[:, :, k].T @ e[:, :, k] for k in range(r)) / b,
-               sum(c[:, :, k].T @ c[:, :, k] for k in range(r)) / b @ w,
+            + [w @ sum(e[k].T @ e[k] for k in range(r)) / b,
+               sum(c[k].T @ c[k] for k in range(r)) / b @ w,
                w @ (std(a_out).T @ std(a_out) / b),
                std(a_in).T @ std(a_out) / b,
                w * np.mean(a_out ** 2, 0),
@@ -168,12 +178,12 @@ def test_mix_planes_has_unit_rms_and_ignores_plane_scales():
 
 def test_pass_down_is_delta_times_v_transposed_then_unit_rms():
     rng = np.random.default_rng(2)
-    delta, v = rng.normal(size=(6, 4, 3)), rng.normal(size=(5, 4))
+    delta, v = rng.normal(size=(3, 6, 4)), rng.normal(size=(5, 4))  # [C, B, n_out], [n_in, n_out]
     with jax.enable_x64(True):
         fn = jax.jit(functools.partial(pass_down, eps=1e-12), compiler_options=FAST_COMPILE)
         got = np.asarray(fn(jnp.asarray(delta), jnp.asarray(v)))
-    want = np.stack([delta[:, :, k] @ v.T for k in range(3)], axis=-1)  # [B, n_in, C]
-    want /= np.sqrt(np.mean(want ** 2, axis=(0, 2), keepdims=True))
+    want = np.stack([delta[k] @ v.T for k in range(3)])  # [C, B, n_in]
+    want /= np.sqrt(np.mean(want ** 2, axis=(0, 1), keepdims=True))
     np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
@@ -283,6 +293,15 @@ def test_one_meta_params_runs_on_any_width_and_depth():
         out = jax.eval_shape(functools.partial(rule.step, key=None), meta, params, state,
                              _x(0, 4, 5))
         assert _signature(out[:2]) == _signature((params, state)), widths
+    # every option combination traces too (shapes only): the meta-params change, the net not
+    for options in [dict(unit_index_encoding=True, mixing="conv"), dict(use_unit_net=False),
+                    dict(learned_readouts=False), dict(top_unit_context=False, per_kind_mix=False)]:
+        rule = dataclasses.replace(RULE, config=rule_config(RULE.config, **options))
+        meta_o = jax.eval_shape(rule.init_meta_params, jax.random.key(0))
+        params = jax.eval_shape(functools.partial(init_params, spec=rule.net), jax.random.key(0))
+        state = jax.eval_shape(functools.partial(rule.init_state, key=None), meta_o, params)
+        out = jax.eval_shape(functools.partial(rule.step, key=None), meta_o, params, state, _x(0))
+        assert _signature(out[:2]) == _signature((params, state)), options
     for widths in [(1024, 16, 128, 16, 16, 8)]:  # numbers: all three widths, depth 6
         rule = dataclasses.replace(RULE, net=MLPSpec(8, widths))
         params = _random_params(rule.net, 5)
@@ -375,7 +394,7 @@ def test_step_keeps_structure_shapes_and_dtypes():
         assert _signature(new) == _signature(params)
         assert _signature(new_state) == _signature(state)
         assert all(m.shape == () and m.dtype == jnp.float32 for m in metrics.values())
-        assert {f"dw_abs/{l}" for l in range(NET.depth)} <= set(metrics)
+        assert {f"dw_abs/{i}" for i in range(NET.depth)} <= set(metrics)
         assert _signature(jax.eval_shape(rule.init_meta_params, jax.random.key(1))) == \
             _signature(meta)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Sequence
 
@@ -61,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                      description="Meta-learned unsupervised learning rules: evaluation tools.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    ev = sub.add_parser("evaluate", help="few-shot probe accuracy of representation methods")
+    ev = sub.add_parser("evaluate", help="few-shot probe accuracy of representation methods",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ev.add_argument("--method", required=True,
                     help="method name or comma-separated list, e.g. raw,pca,random")
     src = ev.add_mutually_exclusive_group(required=True)
@@ -84,9 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rule", metavar="PATH", help="rule checkpoint, for the 'rule' method")
     ev.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                     help="extra method option, repeatable (e.g. whiten=true for pca)")
+    ev.add_argument("--curve", type=int, metavar="M",
+                    help="method 'rule' only: probe accuracy every M inner steps")
     ev.add_argument("--json", action="store_true", help="one JSON object per method and line")
 
-    sub.add_parser("datasets", help="list datasets, their shapes and availability")
+    mt = sub.add_parser("meta-train", help="meta-train an update rule (resumes in WORKDIR)")
+    mt.add_argument("--config", required=True,
+                    help="recipe name (metaunsup/configs/NAME.toml) or a path to a .toml file")
+    mt.add_argument("--workdir", required=True, help="run directory; re-running resumes it")
+    mt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                    help="override a config field (dotted for sections), repeatable")
+    mt.add_argument("--no-progress", dest="progress", action="store_false")
+
+    ds = sub.add_parser("datasets", help="list datasets, their shapes and availability")
+    ds.add_argument("--prepare", action="append", default=[], metavar="NAME",
+                    help="load NAME once, fetching it first where allowed "
+                         "(METAUNSUP_DOWNLOAD=1); repeatable")
 
     demo = sub.add_parser("demo", help="baselines on Fashion-MNIST and MNIST at 14x14")
     demo.add_argument("--seeds", type=int, default=5)
@@ -115,18 +130,15 @@ def _emit(rec: dict, as_json: bool) -> None:
 # ----------------------------------------------------------------------------- commands
 
 def _load_dataset(name: str, resolution: int | None):
-    from metaunsup import data
+    from metaunsup.data import load
 
-    if resolution is not None:
-        check_positive_int(resolution, name="--resolution")
-        return data.load(name, resolution=resolution)
-    return data.load(name)
+    return load(name, resolution=resolution)
 
 
 def run_evaluate(methods: Sequence[str], dataset, *, dataset_name: str, resolution,
                  widths: Sequence[int], activation: str, shots: int, seeds: Sequence[int],
                  probe: str, max_test: int | None, options: dict, as_json: bool,
-                 standardize: bool = True) -> list[dict]:
+                 standardize: bool = True, header: bool = True) -> list[dict]:
     """Evaluates each method on ``dataset`` and prints one line (or JSON object) per method."""
     from metaunsup.eval import ProbeConfig, check_shots, evaluate, get_method
     from metaunsup.models import MLPSpec
@@ -137,7 +149,7 @@ def run_evaluate(methods: Sequence[str], dataset, *, dataset_name: str, resoluti
                    activation=activation)
     check_shots(dataset.y_train, shots)
     config = ProbeConfig(max_test=max_test, standardize=standardize)
-    if not as_json:
+    if header and not as_json:
         print(_HEADER, flush=True)
     records = []
     for m in methods:
@@ -163,11 +175,15 @@ def _resolution_of(dataset, requested):
 
 
 def cmd_evaluate(args) -> int:
-    from metaunsup.models import parse_widths
+    from metaunsup.eval import get_method
+    from metaunsup.models import get_activation, parse_widths
 
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     if not methods:
         raise UserError("--method: give at least one method name")
+    for m in methods:
+        get_method(m)  # fail on unknown names before loading anything
+    get_activation(args.activation)
     shots = check_positive_int(args.shots, name="--shots")
     n_seeds = check_positive_int(args.seeds, name="--seeds")
     widths = parse_widths(args.widths)
@@ -177,18 +193,25 @@ def cmd_evaluate(args) -> int:
             options[key] = getattr(args, key)
     if "steps" in options:
         check_positive_int(options["steps"], name="--steps")
+    if args.curve is not None:
+        check_positive_int(args.curve, name="--curve")
+        if methods != ["rule"]:
+            raise UserError("--curve applies to --method rule only")
     if args.data is not None:
         from metaunsup.eval.userdata import load_npz
 
         if args.resolution is not None:
             raise UserError("--resolution applies to --dataset only; --data arrays are used as given")
         dataset = load_npz(args.data)
-        name = dataset.name
     else:
         dataset = _load_dataset(args.dataset, args.resolution)
-        name = args.dataset
     seeds = list(range(args.first_seed, args.first_seed + n_seeds))
-    run_evaluate(methods, dataset, dataset_name=name,
+    if args.curve is not None:
+        return run_curve(dataset, resolution=_resolution_of(dataset, args.resolution),
+                         widths=widths, activation=args.activation, shots=shots, seeds=seeds,
+                         every=args.curve, max_test=args.max_test, options=options,
+                         as_json=args.json)
+    run_evaluate(methods, dataset, dataset_name=dataset.name,
                  resolution=_resolution_of(dataset, args.resolution), widths=widths,
                  activation=args.activation, shots=shots, seeds=seeds, probe=args.probe,
                  max_test=args.max_test, options=options, as_json=args.json,
@@ -196,25 +219,85 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_datasets(args) -> int:
-    from metaunsup.data import list_datasets
+def run_curve(dataset, *, resolution, widths, activation, shots, seeds, every, max_test,
+              options, as_json) -> int:
+    """Probe accuracy of the rule's features every ``every`` inner steps, over seeds."""
+    from metaunsup.baselines.rule import train_with_rule
+    from metaunsup.eval import ProbeConfig, check_shots, logreg_probe, mean_ci95
+    from metaunsup.eval.features import network_features
+    from metaunsup.models import MLPSpec
 
-    print(f"{'name':<16} {'shape':<10} {'classes':>7}  {'available':<9}  how to get it")
+    spec = MLPSpec(n_in=int(dataset.x_train.shape[1]), widths=tuple(widths),
+                   activation=activation)
+    check_shots(dataset.y_train, shots)
+    config = ProbeConfig(max_test=max_test)
+    curves, steps = [], None
+    for seed in seeds:
+        def probe(params, seed=seed):
+            f_tr, f_te = network_features(params, spec, dataset.x_train, dataset.x_test,
+                                          seed=seed)
+            return logreg_probe(f_tr, dataset.y_train, f_te, dataset.y_test, shots=shots,
+                                seed=seed, config=config)
+
+        res = train_with_rule(dataset, spec=spec, seed=seed, options=options,
+                              curve_every=every, probe_fn=probe)
+        steps = list(res.curve_steps)
+        curves.append([100.0 * float(a) for a in res.curve])
+    if not as_json:
+        print(f"{'step':>7} {'accuracy %':>15}   ({dataset.name}, {shots}-shot, "
+              f"{len(seeds)} seeds)", flush=True)
+    for i, step in enumerate(steps):
+        mean, ci = mean_ci95([c[i] for c in curves])
+        rec = {"method": "rule", "dataset": dataset.name, "resolution": resolution,
+               "shots": shots, "seeds": list(seeds), "step": int(step), "mean": mean,
+               "ci95": ci, "accuracies": [c[i] for c in curves], "options": options}
+        print(json.dumps(rec) if as_json else f"{step:>7} {mean:>8.2f} ± {ci:5.2f}", flush=True)
+    return 0
+
+
+def cmd_meta_train(args) -> int:
+    from metaunsup.outer.config import load_config
+    from metaunsup.outer.trainer import meta_train
+
+    config = load_config(args.config, args.overrides)
+    try:
+        record = meta_train(config, args.workdir, progress=args.progress)
+    except KeyboardInterrupt:
+        return 130
+    print(json.dumps(record), flush=True)
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from metaunsup.data import list_datasets, load
+
+    for name in args.prepare:
+        d = load(name)
+        print(f"{d.name}: ready ({len(d.y_train)} train, {len(d.y_test)} test, "
+              f"{d.x_train.shape[1]} inputs, {d.num_classes} classes)", flush=True)
+    if args.prepare:
+        return 0
+
+    print(f"{'name':<14} {'modality':<8} {'shape':<7} {'classes':>7} {'train/test':>12}  "
+          f"{'available':<9}  how to get it")
     for info in list_datasets():
-        shape = getattr(info, "image_shape", None) or getattr(info, "shape", None)
-        shape_txt = "x".join(str(s) for s in shape) if shape else "-"
-        avail = "yes" if info.available else "no"
-        how = "" if info.available else (getattr(info, "how_to_get", "") or "")
-        print(f"{info.name:<16} {shape_txt:<10} {info.num_classes:>7}  {avail:<9}  {how}")
+        shape = "x".join(str(s) for s in info.native_shape)
+        sizes = f"{info.sizes[0]}/{info.sizes[1]}"
+        ok = info.available()
+        print(f"{info.name:<14} {info.modality:<8} {shape:<7} {info.num_classes:>7} "
+              f"{sizes:>12}  {'yes' if ok else 'no':<9}  {'' if ok else info.how_to_get}")
     return 0
 
 
 def cmd_demo(args) -> int:
+    from metaunsup.models import PAPER_WIDTHS
+
     n_seeds = check_positive_int(args.seeds, name="--seeds")
     ran = 0
     if not args.json:
-        print("Baselines, 10-shot logistic-regression probe, 14x14 inputs, paper network "
-              "(128,128,128,128,32)", flush=True)
+        print(f"Baselines: 10-shot logistic-regression probe, 14x14 inputs, {n_seeds} seeds, "
+              f"paper network {','.join(map(str, PAPER_WIDTHS))}; accuracy = mean ± 95% "
+              "t-interval over seeds, on 2000 test examples", flush=True)
     for name in DEMO_DATASETS:
         try:
             dataset = _load_dataset(name, 14)
@@ -222,16 +305,17 @@ def cmd_demo(args) -> int:
             print(f"skipping {name}: {e}", file=sys.stderr, flush=True)
             continue
         run_evaluate(DEMO_METHODS, dataset, dataset_name=name, resolution=14,
-                     widths=(128, 128, 128, 128, 32), activation="relu", shots=10,
+                     widths=PAPER_WIDTHS, activation="relu", shots=10,
                      seeds=list(range(n_seeds)), probe="logreg", max_test=2000, options={},
-                     as_json=args.json)
+                     as_json=args.json, header=ran == 0)
         ran += 1
     if not ran:
         raise UserError("no demo dataset is available; see 'metaunsup datasets'")
     return 0
 
 
-_COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo}
+_COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,
+             "meta-train": cmd_meta_train}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,3 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = " ".join(str(e).split())  # one line, whatever the message held
         print(f"metaunsup: error: {msg}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("metaunsup: interrupted", file=sys.stderr)
+        return 130

@@ -1,5 +1,13 @@
-"""Datasets: a registry of named sets, offline sources, transforms and episodes."""
-from metaunsup.data.episodes import Episode, sample_episode, sample_few_shot
+"""Datasets: a registry of named sets, offline sources, transforms and episodes.
+
+    >>> from metaunsup.data import load, list_datasets
+    >>> ds = load("fashion_mnist", resolution=14)   # x_train float32 [60000, 196]
+    >>> [(i.name, i.available()) for i in list_datasets()]
+
+See ``registry`` (names, splits, caching), ``sources`` (offline copies, checked
+downloads), ``transforms`` (bilinear resize), ``episodes`` (few-shot sampling).
+"""
+from metaunsup.data.episodes import Episode, sample_episode, sample_few_shot, stratified_split
 from metaunsup.data.registry import (
     PAPER_RESOLUTIONS,
     RESOLUTION_RANGE,
@@ -9,6 +17,22 @@ from metaunsup.data.registry import (
     list_datasets,
     load,
 )
+from metaunsup.data.sources import download
+from metaunsup.data.transforms import resize_images, to_unit_range
 
-__all__ = ["PAPER_RESOLUTIONS", "RESOLUTION_RANGE", "Dataset", "DatasetInfo", "Episode",
-           "dataset_info", "list_datasets", "load", "sample_episode", "sample_few_shot"]
+__all__ = [
+    "PAPER_RESOLUTIONS",
+    "RESOLUTION_RANGE",
+    "Dataset",
+    "DatasetInfo",
+    "Episode",
+    "dataset_info",
+    "download",
+    "list_datasets",
+    "load",
+    "resize_images",
+    "sample_episode",
+    "sample_few_shot",
+    "stratified_split",
+    "to_unit_range",
+]

@@ -15,9 +15,10 @@ Two probes:
   targets used by the meta-objective (:func:`metaunsup.objectives.ridge_predict`);
   prediction = argmax over classes.
 
-Randomness: all of it flows from the integer ``seed``. The support draw and the
-query subset use two independent numpy streams, ``SeedSequence([seed, 0])`` and
-``SeedSequence([seed, 1])``, so changing ``max_test`` never changes the support set.
+Randomness: all of it flows from the integer ``seed``. The support draw uses
+``default_rng(seed)`` (:func:`metaunsup.data.sample_few_shot`), the query subset
+an independent stream ``default_rng([seed, 1])``, so changing ``max_test`` never
+changes the support set.
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ import numpy as np
 
 from metaunsup.errors import UserError
 
-_SUPPORT_STREAM = 0
 _QUERY_STREAM = 1
 
 
@@ -94,20 +94,23 @@ def check_shots(labels, shots: int, num_classes: int | None = None) -> np.ndarra
 def few_shot_indices(labels, shots: int, seed: int, num_classes: int | None = None) -> np.ndarray:
     """Indices of ``shots`` examples per class, drawn without replacement.
 
+    Checks the request (:func:`check_shots`), then draws with
+    :func:`metaunsup.data.sample_few_shot` (``numpy.random.default_rng(seed)``).
+
     Args:
       labels: [N] integer labels.
       shots: examples per class.
-      seed: integer seed (support stream of this module).
+      seed: integer seed.
       num_classes: optional number of classes (all must occur).
 
     Returns:
       [num_classes * shots] int indices into ``labels``, grouped by class.
     """
+    from metaunsup.data import sample_few_shot
+
     labels = np.asarray(labels)
     classes = check_shots(labels, shots, num_classes)
-    rng = np.random.default_rng([int(seed), _SUPPORT_STREAM])
-    picks = [rng.choice(np.flatnonzero(labels == c), size=shots, replace=False) for c in classes]
-    return np.concatenate(picks)
+    return sample_few_shot(labels, shots, int(seed), classes=classes)
 
 
 def _query_indices(n_test: int, max_test: int | None, seed: int) -> np.ndarray:

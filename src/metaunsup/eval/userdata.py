@@ -7,41 +7,15 @@ integers ``0..C-1``. Anything else is a one-line :class:`UserError`.
 """
 from __future__ import annotations
 
-import dataclasses
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from metaunsup.data import Dataset
 from metaunsup.errors import UserError, check_array
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
-
-
-@dataclasses.dataclass(frozen=True)
-class ArrayDataset:
-    """In-memory splits with the fields of :class:`metaunsup.data.Dataset` that
-    evaluation reads.
-
-    Attributes:
-      name: label used in reports (the file's stem).
-      x_train: [N, D] float32 inputs.
-      y_train: [N] int32 labels.
-      x_test: [M, D] float32 inputs.
-      y_test: [M] int32 labels.
-      num_classes: C, labels are 0..C-1.
-      image_shape: (H, W) if the file held images, else None.
-      modality: "image" or "vector".
-    """
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    image_shape: tuple[int, int] | None = None
-    modality: str = "vector"
 
 
 def _inputs(arr, name: str) -> np.ndarray:
@@ -64,8 +38,13 @@ def _labels(arr, name: str) -> np.ndarray:
     return y.astype(np.int32)
 
 
-def load_npz(path: str | Path) -> ArrayDataset:
-    """Reads and validates a user's ``.npz`` file (see the module docstring)."""
+def load_npz(path: str | Path) -> Dataset:
+    """Reads and validates a user's ``.npz`` file (see the module docstring).
+
+    Returns:
+      a :class:`metaunsup.data.Dataset` named after the file's stem, modality
+      "image" for [N, H, W] inputs and "points" for [N, D] ones.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such file: {path}")
@@ -89,7 +68,7 @@ def load_npz(path: str | Path) -> ArrayDataset:
         if x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise UserError(f"{split} split: {x.shape[0]} inputs but {y.shape[0]} labels")
     shape = tuple(raw["x_train"].shape[1:]) if raw["x_train"].ndim == 3 else None
-    return ArrayDataset(
+    return Dataset(
         name=path.stem, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         num_classes=int(max(y_train.max(), y_test.max())) + 1, image_shape=shape,
-        modality="image" if shape else "vector")
+        modality="image" if shape else "points")

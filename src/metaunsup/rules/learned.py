@@ -4,16 +4,18 @@ One step on an unlabeled batch x [B, n_in] of a network with L layers. Unit
 levels k = 0..L: level 0 holds the inputs (z^0 = a^0 = x), level k >= 1 the
 pre-activations z^k and post-activations a^k of layer k (``models.forward``).
 
-1. Top error net (``unit_nets.top_net``): (z^L, a^L) -> d^L [B, n_L, C_d].
+Per-unit arrays are channels-first, [C, B, n] (see ``unit_nets``).
+
+1. Top error net (``unit_nets.top_net``): (z^L, a^L) -> d^L [C_d, B, n_L].
 2. Top to bottom, for k = L..0: the per-unit net reads z^k, a^k, d^k, weight
    statistics of W^k (incoming) and W^{k+1} (outgoing), b^k and the level's
-   kind, and returns h^k [B, n_k, C_h]. For k >= 1 the signal goes down:
-   ``delta^k = d^k * sigmoid(z^k) + h^k @ W_delta`` and
-   ``d^{k-1} = rmsnorm_unit(delta^k @ V^k^T)`` (no weight transport).
-3. For each layer l = 1..L: read-outs ``c = h^{l-1} @ P_pre + p_pre``
-   [B, n_{l-1}, R], ``e = h^l @ P_post + p_post`` [B, n_l, R]; the planes of
+   kind, and returns h^k [C_h, B, n_k]. For k >= 1 the signal goes down:
+   ``delta^k = d^k * sigmoid(z^k) + W_delta^T h^k`` and
+   ``d^{k-1} = rmsnorm_unit(delta^k V^k^T)`` (no weight transport).
+3. For each layer l = 1..L: read-outs ``c = P_pre^T h^{l-1} + p_pre``
+   [R, B, n_{l-1}], ``e = P_post^T h^l + p_post`` [R, B, n_l]; the planes of
    ``planes.weight_planes``; ``dW = mix_planes(planes, m + m_kind[l])``;
-   ``db = rmsnorm(mean_b(h^l @ w_b + b_b))``.
+   ``db = rmsnorm(mean_b(w_b^T h^l + b_b))``.
 4. Bounded step ``u <- (1 - lr) u - lr du`` for W, b and (``v_update="same"``)
    V with V's du = W's dW. Since rms(.) is a norm and rms(dW) < s (s = 1, or
    1/sqrt(n_in) with ``scale_by_fan_in``), ``rms(W_t) <= (1 - lr) rms(W_{t-1})
@@ -39,7 +41,14 @@ from metaunsup.errors import UserError
 from metaunsup.models import ACTIVATIONS, MLPSpec, forward
 from metaunsup.rules import unit_nets as un
 from metaunsup.rules.base import register_rule
-from metaunsup.rules.planes import HAND_PLANES, PLANES, mix_planes, plane_labels, unit_rms, weight_planes
+from metaunsup.rules.planes import (
+    HAND_PLANES,
+    PLANES,
+    mix_planes,
+    plane_labels,
+    unit_rms,
+    weight_planes,
+)
 from metaunsup.types import Array, LayerParams, MetaParams, Metrics, Params, PRNGKey
 
 MIXINGS = ("batch_stats", "conv")
@@ -89,6 +98,9 @@ class LearnedRuleConfig:
         making the relative step size width-invariant.
       eps: floor inside every RMS normalisation's square root.
       var_eps: floor added to batch variances (standardisation, batch std).
+        Features are O(1); near-constant ones would make ``sqrt(var + var_eps)``
+        sharply curved (curvature ~ var_eps^-3/2) and meta-gradients erratic,
+        so the floor is not tiny.
     """
 
     hidden_channels: int = 16
@@ -151,9 +163,12 @@ class LearnedRuleConfig:
         if not 0.0 < self.lr_min <= self.lr <= self.lr_max < 1.0:
             raise UserError(f"learned rule: need 0 < lr_min <= lr <= lr_max < 1, got lr_min="
                             f"{self.lr_min}, lr={self.lr}, lr_max={self.lr_max}")
-        for f in ("eps", "var_eps", "init_mix_std", "net_init_scale", "delta_init_scale"):
-            if not getattr(self, f) >= 0 or (f in ("eps", "var_eps") and not getattr(self, f) > 0):
-                raise UserError(f"learned rule: {f} must be positive, got {getattr(self, f)}")
+        for f in ("eps", "var_eps"):
+            if not getattr(self, f) > 0:
+                raise UserError(f"learned rule: {f} must be > 0, got {getattr(self, f)}")
+        for f in ("init_mix_std", "net_init_scale", "delta_init_scale"):
+            if not getattr(self, f) >= 0:
+                raise UserError(f"learned rule: {f} must be >= 0, got {getattr(self, f)}")
 
     @property
     def uses_signals(self) -> bool:
@@ -303,7 +318,8 @@ class LearnedRule:
             return jnp.asarray(cfg.lr, jnp.float32)
         return jnp.exp(jnp.clip(meta_params["log_lr"], math.log(cfg.lr_min), math.log(cfg.lr_max)))
 
-    def init_state(self, meta_params: MetaParams, params: Params, *, key: PRNGKey) -> LearnedRuleState:
+    def init_state(self, meta_params: MetaParams, params: Params, *,
+                   key: PRNGKey) -> LearnedRuleState:
         del meta_params, key  # the state only remembers the initial column scales
         eps = self.config.eps
         return LearnedRuleState(tuple(_col_rms(p.w, eps) for p in params),
@@ -318,26 +334,27 @@ class LearnedRule:
             raise UserError(f"learned rule: x must be [batch, {self.net.n_in}], got {x.shape}")
 
     def _unit_features(self, params: Params, level: int, n: int, dtype) -> Array:
-        """[n, U] per-unit features of unit level ``level`` (missing ones are zero)."""
+        """[U, n] per-unit features of unit level ``level`` (missing ones are zero)."""
         cfg, depth = self.config, len(params)
-        zeros = jnp.zeros((n, un.WEIGHT_STATS), dtype)
+        zeros = jnp.zeros((un.WEIGHT_STATS, n), dtype)
+        kinds = len(un.LEVEL_KINDS)
         parts = [
             un.weight_stats(params[level - 1].w, 0, cfg.eps) if level > 0 else zeros,
             un.weight_stats(params[level].w, 1, cfg.eps) if level < depth else zeros,
-            params[level - 1].b[:, None] if level > 0 else jnp.zeros((n, 1), dtype),
-            jnp.broadcast_to(jax.nn.one_hot(un.level_kind(level, depth), len(un.LEVEL_KINDS),
-                                            dtype=dtype), (n, len(un.LEVEL_KINDS))),
+            params[level - 1].b[None] if level > 0 else jnp.zeros((1, n), dtype),
+            jnp.broadcast_to(jax.nn.one_hot(un.level_kind(level, depth), kinds,
+                                            dtype=dtype)[:, None], (kinds, n)),
         ]
         if cfg.unit_index_encoding:
             parts.append(un.index_encoding(n, cfg.index_frequencies, dtype))
-        return jnp.concatenate(parts, axis=-1)
+        return jnp.concatenate(parts)
 
     def _hidden(self, meta: MetaParams, params: Params, level: int, z: Array, a: Array,
                 d: Array | None) -> Array:
-        """h^k [B, n_k, C] of one unit level."""
+        """h^k [C, B, n_k] of one unit level (z, a: [B, n_k]; d: [C_d, B, n_k])."""
         cfg = self.config
-        ex = [z[..., None], a[..., None]] + ([d] if d is not None else [])
-        ex = jnp.concatenate(ex, axis=-1)
+        ex = [z[None], a[None]] + ([d] if d is not None else [])
+        ex = jnp.concatenate(ex)
         if not cfg.use_unit_net:
             return ex
         unit = self._unit_features(params, level, z.shape[1], z.dtype)
@@ -346,10 +363,10 @@ class LearnedRule:
 
     def _readouts(self, meta: MetaParams, h: Array, level: int, lowest: int,
                   depth: int) -> dict[str, Array]:
-        """Linear read-outs of h^k [B, n, C] that level ``level`` needs, in one matmul.
+        """Linear read-outs of h^k [C, B, n] that level ``level`` needs, in one matmul.
 
-        "delta" [B, n, C_d] (the learned part of the signal sent down),
-        "pre" / "post" [B, n, R] (read-outs for the layer above / below) and
+        "delta" [C_d, B, n] (the learned part of the signal sent down),
+        "pre" / "post" [R, B, n] (read-outs for the layer above / below) and
         "bias" [B, n] (the bias update before averaging).
         """
         cfg = self.config
@@ -366,18 +383,26 @@ class LearnedRule:
         if level > 0:
             blocks.append(("bias", meta["bias"]["w"][:, None], meta["bias"]["b"][None]))
         # One [C, sum k] matmul instead of several thin ones; then split.
-        y = h @ jnp.concatenate([w for _, w, _ in blocks], axis=1).astype(h.dtype)
-        y = y + jnp.concatenate([b for _, _, b in blocks]).astype(h.dtype)
+        y = un.channel_dense(jnp.concatenate([w for _, w, _ in blocks], axis=1), h)
+        y = y + jnp.concatenate([b for _, _, b in blocks]).astype(h.dtype)[:, None, None]
         out, start = {}, 0
         for name, w, _ in blocks:
-            out[name] = y[..., start:start + w.shape[1]]
+            out[name] = y[start:start + w.shape[1]]
             start += w.shape[1]
-        out["bias"] = out["bias"][..., 0] if "bias" in out else None
-        return {k: v for k, v in out.items() if v is not None}
+        if "bias" in out:
+            out["bias"] = out["bias"][0]
+        return out
 
     def step(self, meta_params: MetaParams, params: Params, state: LearnedRuleState, x: Array, *,
              key: PRNGKey) -> tuple[Params, LearnedRuleState, Metrics]:
-        """One unsupervised update from the unlabeled batch ``x`` [B, n_in] (see module doc)."""
+        """One unsupervised update from the unlabeled batch ``x`` [B, n_in] (see module doc).
+
+        Returns:
+          ``(params, state, metrics)``: the updated layers (same shapes and
+          dtypes), the unchanged state, and float scalars "lr", "dw_abs/{l}"
+          (mean |W_new - W| of layer l, 0-based), "w_rms/{l}" (RMS of W_new)
+          and "top_std" (mean over top units of the batch std of a^L).
+        """
         del key  # the rule is deterministic
         self._check(params, x)
         cfg, meta, depth = self.config, meta_params, len(params)
@@ -395,38 +420,40 @@ class LearnedRule:
             h = self._hidden(meta, params, k, zs[k], as_[k], d)
             outs[k] = self._readouts(meta, h, k, lowest, depth)
             if "delta" in outs[k]:
-                delta = d * jax.nn.sigmoid(zs[k])[..., None] + outs[k]["delta"]
+                delta = d * jax.nn.sigmoid(zs[k])[None] + outs[k]["delta"]
                 d = un.pass_down(delta, params[k - 1].v, cfg.eps)
 
         lr = self.learning_rate(meta).astype(x.dtype)
         mix = meta["mix"]
         new_params, metrics = [], {"lr": lr}
-        for l in range(1, depth + 1):
-            layer = params[l - 1]
+        for k in range(1, depth + 1):
+            layer = params[k - 1]
             w = layer.w
             if cfg.learned_readouts:
-                c, e = outs[l - 1]["pre"], outs[l]["post"]  # [B, n_{l-1}, R], [B, n_l, R]
+                c, e = outs[k - 1]["pre"], outs[k]["post"]  # [R, B, n_{k-1}], [R, B, n_k]
             else:
-                c, e = as_[l - 1][..., None], as_[l][..., None]
-            planes = weight_planes(w, c, e, as_[l - 1], as_[l], planes=cfg.planes,
+                c, e = as_[k - 1][None], as_[k][None]
+            planes = weight_planes(w, c, e, as_[k - 1], as_[k], planes=cfg.planes,
                                    eps=cfg.eps, var_eps=cfg.var_eps)
-            m = mix["w"] + (mix["kind"][_weight_kind(l, depth)] if cfg.per_kind_mix else 0.0)
+            m = mix["w"] + (mix["kind"][_weight_kind(k, depth)] if cfg.per_kind_mix else 0.0)
             dw = mix_planes(planes, m, cfg.eps)
             if cfg.scale_by_fan_in:
                 dw = dw / math.sqrt(w.shape[0])
-            db = unit_rms(jnp.mean(outs[l]["bias"], axis=0), axis=None, eps=cfg.eps)  # [n_l]
+            db = unit_rms(jnp.mean(outs[k]["bias"], axis=0), axis=None, eps=cfg.eps)  # [n_k]
             new_w = (1.0 - lr) * w - lr * dw
             new_b = (1.0 - lr) * layer.b - lr * db
             new_v = (1.0 - lr) * layer.v - lr * dw if cfg.v_update == "same" else layer.v
             if cfg.normalize_columns:
-                new_w = new_w * (state.w_col_rms[l - 1] / _col_rms(new_w, cfg.eps))
+                new_w = new_w * (state.w_col_rms[k - 1] / _col_rms(new_w, cfg.eps))
                 if cfg.v_update == "same":
-                    new_v = new_v * (state.v_col_rms[l - 1] / _col_rms(new_v, cfg.eps))
+                    new_v = new_v * (state.v_col_rms[k - 1] / _col_rms(new_v, cfg.eps))
             new_params.append(LayerParams(w=new_w, b=new_b, v=new_v))
-            metrics[f"dw_abs/{l - 1}"] = jnp.mean(jnp.abs(new_w - w))
-            metrics[f"w_rms/{l - 1}"] = jnp.sqrt(jnp.mean(jnp.square(new_w)))
+            metrics[f"dw_abs/{k - 1}"] = jnp.mean(jnp.abs(new_w - w))
+            metrics[f"w_rms/{k - 1}"] = jnp.sqrt(jnp.mean(jnp.square(new_w)))
         metrics["top_std"] = jnp.mean(jnp.std(as_[-1], axis=0))
-        return tuple(new_params), state, metrics
+        # Diagnostics: no gradient flows through them (std's derivative is
+        # infinite at 0, e.g. for a dead top unit).
+        return tuple(new_params), state, jax.lax.stop_gradient(metrics)
 
 
 def make_learned_rule(net: MLPSpec, config: str | LearnedRuleConfig = "small",

@@ -7,7 +7,7 @@ ends of each synapse. Every plane is divided by its own RMS before mixing, so
 the learned mixing weights compare directions, not magnitudes, and the mixed
 update is divided by its RMS again (a bounded step).
 
-Notation, per layer: ``c`` [B, n_in, R] and ``e`` [B, n_out, R] are R read-outs
+Notation, per layer: ``c`` [R, B, n_in] and ``e`` [R, B, n_out] are R read-outs
 of the pre- and post-synaptic units' hidden states, ``a_in`` [B, n_in] and
 ``a_out`` [B, n_out] the layer's input and output activations, and
 ``w~ = W / rms(W)``. The planes (``O_r = c_r^T e_r / B``):
@@ -87,8 +87,8 @@ def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
 
     Args:
       w: [n_in, n_out] forward weights.
-      c: [B, n_in, R] pre-synaptic read-outs.
-      e: [B, n_out, R] post-synaptic read-outs.
+      c: [R, B, n_in] pre-synaptic read-outs.
+      e: [R, B, n_out] post-synaptic read-outs.
       a_in: [B, n_in] layer inputs.
       a_out: [B, n_out] layer outputs.
       planes: names of the planes to build (see :func:`plane_labels` for order).
@@ -102,9 +102,9 @@ def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
     out = []
     need_outer = any(p in planes for p in RANKED_PLANES)
     if need_outer:
-        # O_r[i, j] = (1/B) sum_b c[b, i, r] e[b, j, r]: a rank-B Hebbian-like
-        # outer product per read-out channel.
-        outer = jnp.einsum("bir,bjr->rij", c, e) / batch
+        # O_r[i, j] = (1/B) sum_b c[r, b, i] e[r, b, j]: a rank-B Hebbian-like
+        # outer product per read-out channel (a batched matmul over r).
+        outer = jnp.einsum("rbi,rbj->rij", c, e) / batch
         w_tilde = w * jnp.reciprocal(jnp.sqrt(jnp.mean(jnp.square(w)) + eps))
     for name in PLANES:
         if name not in planes:
@@ -116,10 +116,13 @@ def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
         elif name == "outer_gauss":
             out.append(outer * jnp.exp(-jnp.square(w_tilde)))
         elif name == "gram_post":
-            # sum_r e_r^T e_r / B is a PSD [n_out, n_out] matrix over post units.
-            out.append((w @ (jnp.einsum("bjr,bkr->jk", e, e) / batch))[None])
+            # sum_r e_r^T e_r / B = E^T E / B with E = e as [R * B, n_out]: a PSD
+            # [n_out, n_out] matrix over post units.
+            flat = e.reshape(-1, e.shape[-1])
+            out.append((w @ (flat.T @ flat / batch))[None])
         elif name == "gram_pre":
-            out.append(((jnp.einsum("bir,bkr->ik", c, c) / batch) @ w)[None])
+            flat = c.reshape(-1, c.shape[-1])
+            out.append(((flat.T @ flat / batch) @ w)[None])
         elif name == "decorr":
             s_out = standardize(a_out, var_eps)
             out.append((w @ (s_out.T @ s_out / batch))[None])

@@ -2,15 +2,20 @@
 
 Metz et al. 2019 (arXiv 1804.00222), section 3 and appendix B. Both networks
 are applied to every unit (and example) with the same weights, so they work for
-any width and depth. Arrays are laid out [B, n, C]: batch, units, channels.
+any width and depth.
+
+Layout: channels first, [C, B, n] (channels, batch, units). A per-unit linear
+layer is then one [C_out, C_in] x [C_in, B * n] matrix product with a long
+inner dimension, about 3x faster on CPU than the [B, n, C] x [C, C_out] form
+whose contraction dimension is tiny; reductions over the batch are over axis 1.
 
 Each network's first layer reads two kinds of input: per-example features
-[B, n, E] (activations, incoming signal) and per-unit features [n, U] (weight
-statistics, bias, layer kind, optional unit-index code). Concatenating them
-after broadcasting and multiplying by one [E + U, H] matrix equals
-``ex @ W_ex + (unit @ W_unit)[None]``; we compute the second form, which costs
-B times less for the per-unit part. The same holds for batch statistics fed
-to a second layer.
+[E, B, n] (activations, incoming signal) and per-unit features [U, n] (weight
+statistics, bias, layer kind, optional unit-index code). Broadcasting the
+latter over B, concatenating and multiplying by one [E + U, H] matrix equals
+``W_ex^T ex + (W_unit^T unit)[:, None, :]``; we compute the second form, which
+costs B times less for the per-unit part. The same holds for batch statistics
+fed to a second layer.
 """
 from __future__ import annotations
 
@@ -45,6 +50,11 @@ def dense_init(key: PRNGKey, fan_in: int, shape: tuple[int, ...], scale: float) 
     return (scale / math.sqrt(fan_in)) * jax.random.normal(key, shape, jnp.float32)
 
 
+def channel_dense(w: Array, x: Array) -> Array:
+    """Applies ``w`` [C_in, C_out] to the channel axis of ``x`` [C_in, ...] -> [C_out, ...]."""
+    return jnp.tensordot(w.astype(x.dtype), x, axes=(0, 0))
+
+
 def weight_stats(w: Array, axis: int, eps: float) -> Array:
     """Per-unit statistics of a weight matrix, scaled to be width-invariant.
 
@@ -58,38 +68,38 @@ def weight_stats(w: Array, axis: int, eps: float) -> Array:
       eps: floor inside the square roots.
 
     Returns:
-      [n_out, 4] (axis=0) or [n_in, 4] (axis=1): mean |w|, RMS, mean, std.
+      [4, n_out] (axis=0) or [4, n_in] (axis=1): mean |w|, RMS, mean, std.
     """
     scale = math.sqrt(w.shape[0])
     mean = jnp.mean(w, axis=axis)
     mean_sq = jnp.mean(jnp.square(w), axis=axis)
     stats = [jnp.mean(jnp.abs(w), axis=axis), jnp.sqrt(mean_sq + eps), mean,
              jnp.sqrt(jnp.maximum(mean_sq - jnp.square(mean), 0.0) + eps)]
-    return scale * jnp.stack(stats, axis=-1)
+    return scale * jnp.stack(stats)
 
 
 def index_encoding(n: int, frequencies: int, dtype) -> Array:
-    """Sin/cos code of unit positions j / n: [n, 2 * frequencies].
+    """Sin/cos code of unit positions j / n: [2 * frequencies, n].
 
     Breaks the permutation symmetry of the units (the paper's option); off by default.
     """
-    pos = jnp.arange(n, dtype=dtype)[:, None] / n
-    freq = jnp.arange(1, frequencies + 1, dtype=dtype)[None, :]
-    angle = 2.0 * math.pi * pos * freq
-    return jnp.concatenate([jnp.sin(angle), jnp.cos(angle)], axis=-1)
+    pos = jnp.arange(n, dtype=dtype)[None, :] / n
+    freq = jnp.arange(1, frequencies + 1, dtype=dtype)[:, None]
+    angle = 2.0 * math.pi * freq * pos
+    return jnp.concatenate([jnp.sin(angle), jnp.cos(angle)])
 
 
 def batch_mean_std(u: Array, eps: float) -> tuple[Array, Array]:
-    """Mean and std over the batch axis: [B, n, C] -> two [n, C] arrays."""
-    mean = jnp.mean(u, axis=0)
-    var = jnp.mean(jnp.square(u - mean), axis=0)
+    """Mean and std over the batch axis: [C, B, n] -> two [C, n] arrays."""
+    mean = jnp.mean(u, axis=1)
+    var = jnp.mean(jnp.square(u - mean[:, None, :]), axis=1)
     return mean, jnp.sqrt(var + eps)
 
 
 def conv_same(u: Array, kernel: Array, axis: int) -> Array:
-    """Depthwise 1-D convolution with zero padding along ``axis`` of u [B, n, C].
+    """Depthwise 1-D convolution with zero padding along ``axis`` of u [C, B, n].
 
-    ``out[.., t, .., c] = sum_s kernel[s, c] * u[.., t + s - K // 2, .., c]``,
+    ``out[c, .., t, ..] = sum_s kernel[s, c] * u[c, .., t + s - K // 2, ..]``,
     zero outside the array; ``kernel`` is [K, C] with K odd. Depends on the
     order of the entries along ``axis``.
     """
@@ -101,12 +111,13 @@ def conv_same(u: Array, kernel: Array, axis: int) -> Array:
     padded = jnp.pad(u, pad)
     out = jnp.zeros_like(u)
     for s in range(k):
-        out = out + kernel[s] * jax.lax.slice_in_dim(padded, s, s + length, axis=axis)
+        tap = kernel[s].astype(u.dtype)[:, None, None]
+        out = out + tap * jax.lax.slice_in_dim(padded, s, s + length, axis=axis)
     return out
 
 
 # ----------------------------------------------------------------------------
-# Top error network: top-layer activations -> d^L [B, n_L, C_d]
+# Top error network: top-layer activations -> d^L [C_d, B, n_L]
 # ----------------------------------------------------------------------------
 
 def init_top_net(key: PRNGKey, *, hidden: int, channels: int, unit_context: bool,
@@ -134,11 +145,11 @@ def top_net(p: dict[str, Array], z: Array, a: Array, *, activation: str, eps: fl
 
     Per top unit j and example b the first layer reads (z, a) and the unit's
     batch mean/std of z and a; the second layer also reads the batch mean/std
-    of the first layer's features and (``unit_context``) their mean over all
-    top units of the same example, which lets each unit's signal depend on the
-    whole representation while staying equivariant to unit permutations and
-    invariant to the order of examples. Works for any number of top units.
-    The unit context is used iff ``p`` has a ``"w_units"`` entry.
+    of the first layer's features and (when ``p`` has ``"w_units"``) their
+    mean over all top units of the same example, which lets each unit's signal
+    depend on the whole representation while staying equivariant to unit
+    permutations and invariant to the order of examples. Works for any number
+    of top units.
 
     Args:
       p: meta-parameters from :func:`init_top_net`.
@@ -149,24 +160,25 @@ def top_net(p: dict[str, Array], z: Array, a: Array, *, activation: str, eps: fl
       var_eps: floor added to batch variances.
 
     Returns:
-      d: [B, n_L, C_d] with unit RMS per unit (over batch and channels).
+      d: [C_d, B, n_L] with unit RMS per unit (over batch and channels).
     """
     act = get_activation(activation)
-    ex = jnp.stack([z, a], axis=-1)  # [B, n, 2]
-    mz, sz = batch_mean_std(z[..., None], var_eps)
-    ma, sa = batch_mean_std(a[..., None], var_eps)
-    unit = jnp.concatenate([mz, sz, ma, sa], axis=-1)  # [n, 4]
-    u = act(ex @ p["w_ex"] + (unit @ p["w_unit"] + p["b0"]))  # [B, n, H]
-    m_u, s_u = batch_mean_std(u, var_eps)  # [n, H] each
-    ctx = jnp.concatenate([m_u, s_u], axis=-1) @ p["w_batch"]  # [n, C_d]
-    d = u @ p["w_self"] + ctx + p["b1"]
+    ex = jnp.stack([z, a])  # [2, B, n]
+    mz, sz = batch_mean_std(z[None], var_eps)
+    ma, sa = batch_mean_std(a[None], var_eps)
+    unit = jnp.concatenate([mz, sz, ma, sa])  # [4, n]
+    b0 = p["b0"].astype(z.dtype)[:, None]
+    u = act(channel_dense(p["w_ex"], ex) + (channel_dense(p["w_unit"], unit) + b0)[:, None, :])
+    m_u, s_u = batch_mean_std(u, var_eps)  # [H, n] each
+    ctx = channel_dense(p["w_batch"], jnp.concatenate([m_u, s_u]))  # [C_d, n]
+    d = channel_dense(p["w_self"], u) + (ctx + p["b1"].astype(z.dtype)[:, None])[:, None, :]
     if "w_units" in p:
-        d = d + jnp.mean(u, axis=1, keepdims=True) @ p["w_units"]  # [B, 1, C_d]
-    return unit_rms(d, axis=(0, 2), eps=eps)
+        d = d + channel_dense(p["w_units"], jnp.mean(u, axis=2, keepdims=True))  # [C_d, B, 1]
+    return unit_rms(d, axis=(0, 1), eps=eps)
 
 
 # ----------------------------------------------------------------------------
-# Per-unit network: (z, a, d, weight stats, bias, kind) -> h [B, n, C_h]
+# Per-unit network: (z, a, d, weight stats, bias, kind) -> h [C_h, B, n]
 # ----------------------------------------------------------------------------
 
 def unit_feature_count(index_frequencies: int) -> int:
@@ -197,52 +209,57 @@ def unit_net(p: dict[str, Array], ex: Array, unit: Array, *, activation: str, mi
              var_eps: float) -> Array:
     """Hidden state h of every unit and example of one level.
 
-    ``u = act(ex @ W_ex + unit @ W_unit + b0)``, then
-    ``h = act(u @ W_self + ctx(u) @ W_ctx + b1)`` where ``ctx(u)`` mixes
+    ``u = act(W_ex^T ex + W_unit^T unit + b0)``, then
+    ``h = act(W_self^T u + W_ctx^T ctx(u) + b1)`` where ``ctx(u)`` mixes
     information across examples and units:
 
-    - ``"batch_stats"``: the per-unit batch mean and std of ``u`` ([n, 2H]);
+    - ``"batch_stats"``: the per-unit batch mean and std of ``u`` ([2H, n]);
       invariant to the order of examples, equivariant to unit permutations.
     - ``"conv"``: depthwise convolutions of ``u`` along the batch axis and
-      along the unit axis ([B, n, 2H]), the paper's variant; the result
+      along the unit axis ([2H, B, n]), the paper's variant; the result
       depends on the order of examples and of units.
 
     Args:
       p: meta-parameters from :func:`init_unit_net`.
-      ex: [B, n, E] per-example features.
-      unit: [n, U] per-unit features.
+      ex: [E, B, n] per-example features.
+      unit: [U, n] per-unit features.
       activation: nonlinearity name.
       mixing: "batch_stats" or "conv".
       var_eps: floor added to batch variances.
 
     Returns:
-      h: [B, n, C_h].
+      h: [C_h, B, n].
     """
     act = get_activation(activation)
-    u = act(ex @ p["w_ex"] + (unit @ p["w_unit"] + p["b0"]))  # [B, n, H]
+    dtype = ex.dtype
+    b0 = p["b0"].astype(dtype)[:, None]
+    u = act(channel_dense(p["w_ex"], ex) + (channel_dense(p["w_unit"], unit) + b0)[:, None, :])
+    b1 = p["b1"].astype(dtype)[:, None]
     if mixing == "batch_stats":
         m_u, s_u = batch_mean_std(u, var_eps)
-        ctx = jnp.concatenate([m_u, s_u], axis=-1)  # [n, 2H], broadcast over B
+        ctx = channel_dense(p["w_ctx"], jnp.concatenate([m_u, s_u]))  # [C_h, n]
+        pre = channel_dense(p["w_self"], u) + (ctx + b1)[:, None, :]
     else:
-        ctx = jnp.concatenate([conv_same(u, p["k_batch"], axis=0),
-                               conv_same(u, p["k_unit"], axis=1)], axis=-1)  # [B, n, 2H]
-    return act(u @ p["w_self"] + ctx @ p["w_ctx"] + p["b1"])
+        mixed = jnp.concatenate([conv_same(u, p["k_batch"], axis=1),
+                                 conv_same(u, p["k_unit"], axis=2)])  # [2H, B, n]
+        pre = channel_dense(p["w_self"], u) + channel_dense(p["w_ctx"], mixed) + b1[:, :, None]
+    return act(pre)
 
 
 def pass_down(delta: Array, v: Array, eps: float) -> Array:
     """Sends a signal through the backward weights and normalises it per unit.
 
-    ``d[b, i, c] = sum_j delta[b, j, c] V[i, j]``, i.e. ``delta @ V^T`` per
+    ``d[c, b, i] = sum_j delta[c, b, j] V[i, j]``, i.e. ``delta @ V^T`` per
     channel (V, not W: no weight transport), then divided by the unit's RMS
     over batch and channels.
 
     Args:
-      delta: [B, n_out, C] signal at a layer's outputs.
+      delta: [C, B, n_out] signal at a layer's outputs.
       v: [n_in, n_out] backward weights.
       eps: RMS floor.
 
     Returns:
-      [B, n_in, C].
+      [C, B, n_in].
     """
-    d = jnp.einsum("bjc,ij->bic", delta, v)
-    return unit_rms(d, axis=(0, 2), eps=eps)
+    d = jnp.einsum("cbj,ij->cbi", delta, v)
+    return unit_rms(d, axis=(0, 1), eps=eps)

@@ -134,7 +134,10 @@ class RuleTask:
 
         if remat:
             body = jax.checkpoint(body)
-        state, (losses, accs) = jax.lax.scan(body, state, jax.random.split(k_steps, num_steps))
+        # Unrolling two steps per loop iteration measured ~2x faster backward
+        # passes with XLA:CPU (fewer, larger fused kernels per iteration).
+        state, (losses, accs) = jax.lax.scan(body, state, jax.random.split(k_steps, num_steps),
+                                             unroll=2 if num_steps > 1 else 1)
         metrics = {"accuracy": jnp.mean(accs), "accuracy_first": accs[0],
                    "accuracy_last": accs[-1], "reset": done.astype(jnp.float32),
                    "inner_step": state.inner.step.astype(jnp.float32)}

@@ -1,0 +1,168 @@
+"""Meta-training driver: determinism, resume after interruption, corrupt
+checkpoints, sharding over devices, and config validation."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from metaunsup.errors import UserError
+from metaunsup.outer import trainer as tr
+from metaunsup.outer.config import config_from_dict, load_config
+from metaunsup.tasks.pool import build_pool
+
+TINY = {
+    "name": "tiny", "seed": 3, "truncation": 3, "meta_batch": 2, "outer_steps": 8,
+    "learning_rate": 1e-3, "arch_every": 4, "eval_every": 4, "eval_steps": 4, "eval_tasks": 2,
+    "checkpoint_every": 2, "keep": 2,
+    "rule_options": {"hidden_channels": 4, "signal_channels": 2, "unit_hidden": 4,
+                     "top_hidden": 4},
+    "tasks": {"datasets": ["digits"], "resolution": 8, "depth_range": [2, 3],
+              "width_range": [8, 16], "width_multiple": 8, "top_width": 8,
+              "length_range": [4, 7], "batch_size": 16, "n_way": 3, "shots": 3,
+              "max_per_class": 30},
+}
+WALL = set(tr.WALL_CLOCK_FIELDS)
+
+
+def _records(workdir):
+    lines = Path(workdir, "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(l).items() if k not in WALL} for l in lines]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run of the tiny config."""
+    wd = tmp_path_factory.mktemp("ref")
+    tr.meta_train(config_from_dict(TINY), str(wd), progress=False)
+    return wd
+
+
+def test_reference_run_is_sane(reference):
+    recs = _records(reference)
+    assert [r["step"] for r in recs] == list(range(1, 9))
+    assert all(np.isfinite(r["meta_loss"]) and 0.0 < r["meta_loss"] < 2.0 for r in recs)
+    assert all(r["skipped"] == 0 for r in recs)
+    # The architecture is re-sampled every arch_every=4 outer steps, deterministically.
+    assert recs[0]["arch"] == recs[3]["arch"]
+    assert "val_accuracy" in recs[3] and "val_accuracy" in recs[7]
+    assert Path(reference, "rule.safetensors").is_file()
+
+
+def test_resume_after_interruption_is_bit_exact(reference, tmp_path):
+    config = config_from_dict(TINY)
+    tr.meta_train(config, str(tmp_path), progress=False, stop_after=5)
+    assert len(_records(tmp_path)) == 5
+    tr.meta_train(config, str(tmp_path), progress=False)
+    assert _records(tmp_path) == _records(reference)
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(reference, tmp_path, capsys):
+    config = config_from_dict(TINY)
+    tr.meta_train(config, str(tmp_path), progress=False, stop_after=6)
+    newest = sorted(Path(tmp_path, "checkpoints").iterdir())[-1]
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])  # a torn write
+    tr.meta_train(config, str(tmp_path), progress=False)
+    err = capsys.readouterr().err
+    assert newest.name in err and "older checkpoint" in err
+    assert newest.exists()  # never deleted
+    assert _records(tmp_path) == _records(reference)
+
+
+def test_kill_9_then_resume_matches_uninterrupted(reference, tmp_path):
+    """A real SIGKILL of the CLI mid-run, then a resumed run in this process."""
+    cfg_path = tmp_path / "tiny.toml"
+    cfg_path.write_text(_toml(TINY))
+    wd = tmp_path / "wd"
+    cmd = [sys.executable, "-m", "metaunsup", "meta-train", "--config", str(cfg_path),
+           "--workdir", str(wd), "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    ckpts = wd / "checkpoints"
+    while time.time() < deadline and proc.poll() is None:
+        if ckpts.is_dir() and len(list(ckpts.glob("*.safetensors"))) >= 1:
+            break
+        time.sleep(0.05)
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    tr.meta_train(load_config(str(cfg_path)), str(wd), progress=False)
+    assert _records(wd) == _records(reference)
+
+
+def _toml(d, prefix=""):
+    flat, tables = [], []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        else:
+            flat.append(f"{k} = {json.dumps(v)}")
+    out = "\n".join(flat) + "\n"
+    for k, v in tables:
+        out += f"[{prefix}{k}]\n" + _toml(v, prefix=f"{prefix}{k}.")
+    return out
+
+
+def test_sharded_meta_batch_matches_single_device():
+    if len(jax.devices()) < 2:
+        pytest.skip("needs 2 host devices (tests/conftest.py forces them)")
+    config = config_from_dict(TINY)
+    rng = np.random.default_rng(0)
+    pool = build_pool([(rng.random((300, 64), dtype=np.float32), rng.integers(0, 5, 300))])
+    rule = tr.build_rule(config, tr.architecture(config, 0, pool.dim))
+    state = tr.init_trainer(config, rule, pool)
+    single = jax.device_put(state, jax.devices()[0])
+    sharded = state._replace(tasks=tr._shard_tasks(state.tasks, config.meta_batch))
+    assert len(jax.tree_util.tree_leaves(sharded.tasks)[0].sharding.device_set) == 2
+    out1, m1 = tr.meta_step(config, rule, single, pool)
+    out2, m2 = jax.jit(tr.meta_step, static_argnums=(0, 1))(config, rule, sharded, pool)
+    np.testing.assert_allclose(m1["grad_norm"], m2["grad_norm"], rtol=1e-4)
+    for a, b in zip(jax.tree_util.tree_leaves(out1.meta_params),
+                    jax.tree_util.tree_leaves(out2.meta_params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_nonfinite_meta_gradient_is_skipped():
+    config = config_from_dict(TINY)
+    rng = np.random.default_rng(0)
+    pool = build_pool([(rng.random((300, 64), dtype=np.float32), rng.integers(0, 5, 300))])
+    rule = tr.build_rule(config, tr.architecture(config, 0, pool.dim))
+    state = tr.init_trainer(config, rule, pool)
+    # A NaN meta-parameter gives a NaN meta-gradient: the step is skipped and counted.
+    state = state._replace(meta_params={**state.meta_params,
+                                        "bias": {**state.meta_params["bias"], "b": jnp.nan}})
+    new, metrics = tr.meta_step(config, rule, state, pool)
+    assert int(new.skipped) == 1
+    np.testing.assert_array_equal(np.asarray(new.meta_params["mix"]["w"]),
+                                  np.asarray(state.meta_params["mix"]["w"]))
+
+
+@pytest.mark.parametrize("override, needle", [
+    ({"estimator": "sgd"}, "estimator"),
+    ({"tasks": {"datasets": ["mnist"]}}, "held out"),
+    ({"truncation": 0}, "truncation"),
+    ({"bogus": 1}, "unknown config key"),
+])
+def test_bad_config_is_one_line_error(override, needle):
+    data = {**TINY, **override}
+    if "tasks" in override:
+        data["tasks"] = {**TINY["tasks"], **override["tasks"]}
+    with pytest.raises(UserError, match=needle) as e:
+        config_from_dict(data)
+    assert "\n" not in str(e.value)
+
+
+def test_shipped_configs_parse():
+    for name in ("smoke", "recipe_small"):
+        config = load_config(name, ["outer_steps=3", "tasks.batch_size=8"])
+        assert config.outer_steps == 3 and config.tasks.batch_size == 8
+    with pytest.raises(UserError, match="unknown config"):
+        load_config("no_such_recipe")
