@@ -108,12 +108,11 @@ def bench_devices_child(repeats: int) -> dict:
 
     config, pool, rule, _ = _setup(meta_batch=4)
     state = tr.init_trainer(config, rule, pool)
-    state = state._replace(tasks=tr._shard_tasks(state.tasks, config.meta_batch))
     step = jax.jit(tr.meta_step, static_argnums=(0, 1))
     holder = {"s": state}
 
     def run():
-        holder["s"], m = step(config, rule, holder["s"], pool)
+        holder["s"], m = step(config, rule, tr._place(holder["s"], config.meta_batch), pool)
         return m["meta_loss"]
 
     t = _time(lambda: run(), (), repeats)

@@ -103,6 +103,10 @@ def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> T
     return TrainerState(meta_params, opt_state, tasks, k_loop, zero, zero, zero)
 
 
+def _global_norm(tree: PyTree) -> Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
+
+
 def _finite(tree: PyTree) -> Array:
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -146,7 +150,7 @@ def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
                              state.skipped + (~ok).astype(jnp.int32), state.resets + n_bad)
     metrics = {
         "meta_loss": jnp.mean(losses),
-        "grad_norm": optax.global_norm(grad),
+        "grad_norm": _global_norm(grad),
         "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.zeros(()))) if isinstance(tm, dict)
         else jnp.zeros(()),
         "skipped": new_state.skipped,
@@ -185,14 +189,25 @@ def _validate(dist, rule, n_tasks, steps, meta_params, pool, key):
 _validate_jit = jax.jit(_validate, static_argnums=(0, 1, 2, 3))
 
 
-def _shard_tasks(tasks: PyTree, meta_batch: int) -> PyTree:
-    """Places the task axis across all devices (GSPMD partitions the step)."""
+def _place(state: TrainerState, meta_batch: int) -> TrainerState:
+    """Puts the task axis across all devices and replicates the rest.
+
+    GSPMD then partitions the meta-step over the tasks. Every step's output is
+    placed the same way, so the jitted step sees identical input shardings each
+    time and compiles once per architecture.
+    """
     devices = jax.devices()
     if len(devices) == 1 or meta_batch % len(devices):
-        return tasks
+        return jax.device_put(state, devices[0])
     mesh = jax.sharding.Mesh(np.array(devices), ("tasks",))
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("tasks"))
-    return jax.device_put(tasks, sharding)
+    P = jax.sharding.PartitionSpec
+    replicated = jax.sharding.NamedSharding(mesh, P())
+    by_task = jax.sharding.NamedSharding(mesh, P("tasks"))
+    shardings = state._replace(
+        **{f: jax.tree_util.tree_map(lambda _: replicated, getattr(state, f))
+           for f in state._fields if f != "tasks"},
+        tasks=jax.tree_util.tree_map(lambda _: by_task, state.tasks))
+    return jax.device_put(state, shardings)
 
 
 def _restore(config, wd: Workdir, pool: DataPool) -> TrainerState | None:
@@ -258,9 +273,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
                 if s % config.arch_every == 0 and s > 0:
                     k = jax.random.fold_in(jax.random.fold_in(root, 11), s)
                     state = state._replace(tasks=init_tasks(config, rule, state.meta_params, k, pool))
-                state = state._replace(tasks=_shard_tasks(state.tasks, config.meta_batch))
             t0 = time.perf_counter()
-            state, metrics = _meta_step_jit(config, rule, state, pool)
+            state, metrics = _meta_step_jit(config, rule, _place(state, config.meta_batch), pool)
             record = {"step": s + 1, **_scalars(metrics)}
             dt = time.perf_counter() - t0
             record["arch"] = list(rule.net.widths)
