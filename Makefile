@@ -25,7 +25,7 @@ demo: install
 	$(BIN)/metaunsup demo
 
 test: install
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-slow: install
 	$(BIN)/python -m pytest -m slow
