@@ -52,6 +52,12 @@ class TruncatedTask(Protocol):
                num_steps: int, *, remat: bool = False) -> tuple[PyTree, Array, Metrics]: ...
 
 
+def tree_all_finite(tree: PyTree) -> Array:
+    """Boolean scalar: every element of every leaf of ``tree`` is finite."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
 def select_tree(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
     """Leafwise ``jnp.where(pred, on_true, on_false)`` for a scalar boolean ``pred``."""
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)

@@ -28,6 +28,7 @@ import optax
 
 from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec
+from metaunsup.inner.task import tree_all_finite
 from metaunsup.outer import estimators as est
 from metaunsup.outer.config import MetaTrainConfig, config_to_dict
 from metaunsup.rules import make_rule
@@ -107,11 +108,6 @@ def _global_norm(tree: PyTree) -> Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def _finite(tree: PyTree) -> Array:
-    leaves = jax.tree_util.tree_leaves(tree)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
 def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
               pool: DataPool) -> tuple[TrainerState, dict]:
     """One outer step (pure; jit with ``config`` and ``rule`` static)."""
@@ -134,7 +130,7 @@ def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
             task, mp, k, sigma=config.sigma, num_pairs=config.es_pairs, num_steps=length))(keys)
         tasks, healthy = state.tasks, jnp.ones((config.meta_batch,), bool)
     grad = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
-    ok = _finite(grad)
+    ok = tree_all_finite(grad)
     grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grad)
     updates, opt_state = make_optimizer(config).update(grad, state.opt_state, mp)
     new_mp = optax.apply_updates(mp, updates)

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from metaunsup.inner.task import select_tree
+from metaunsup.inner.task import select_tree, tree_all_finite
 from metaunsup.inner.unroll import InnerState, init_inner_state, inner_step
 from metaunsup.models import bn_stats, features
 from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
@@ -147,5 +147,4 @@ class RuleTask:
 
     def is_finite(self, state: RuleTaskState) -> Array:
         """Boolean scalar: every network weight is finite (else the task diverged)."""
-        leaves = jax.tree_util.tree_leaves(state.inner.params)
-        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
+        return tree_all_finite(state.inner.params)
