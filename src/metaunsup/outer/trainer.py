@@ -28,7 +28,7 @@ import optax
 
 from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec
-from metaunsup.inner.task import tree_all_finite
+from metaunsup.inner.task import select_tree, tree_all_finite
 from metaunsup.outer import estimators as est
 from metaunsup.outer.config import MetaTrainConfig, config_to_dict
 from metaunsup.rules import make_rule
@@ -134,8 +134,7 @@ def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
     grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grad)
     updates, opt_state = make_optimizer(config).update(grad, state.opt_state, mp)
     new_mp = optax.apply_updates(mp, updates)
-    new_mp, opt_state = jax.tree_util.tree_map(
-        lambda a, b: jnp.where(ok, a, b), (new_mp, opt_state), (mp, state.opt_state))
+    new_mp, opt_state = select_tree(ok, (new_mp, opt_state), (mp, state.opt_state))
     if config.estimator in ("tbptt", "pes"):
         fresh = init_tasks(config, rule, new_mp, k_reset, pool)
         tasks = jax.tree_util.tree_map(
@@ -147,8 +146,7 @@ def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
     metrics = {
         "meta_loss": jnp.mean(losses),
         "grad_norm": _global_norm(grad),
-        "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.zeros(()))) if isinstance(tm, dict)
-        else jnp.zeros(()),
+        "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.zeros(()))),
         "skipped": new_state.skipped,
         "resets": new_state.resets,
     }
