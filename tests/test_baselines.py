@@ -107,3 +107,131 @@ def test_chunking_does_not_change_features():
     whole = map_features(params, ds.x_train, SPEC, stats, chunk_size=4096)
     chunked = map_features(params, ds.x_train, SPEC, stats, chunk_size=64)  # 300 = 4*64 + 44
     np.testing.assert_allclose(chunked, whole, rtol=1e-6, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- trainable methods
+
+def _labelled(n_train=400, n_test=120, dim=16, classes=4, seed=1):
+    """Class-dependent Gaussian blobs in [0, 1]-ish range, so learning has something to find."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0.2, 0.8, size=(classes, dim))
+
+    def draw(n):
+        y = rng.integers(0, classes, n).astype(np.int32)
+        return (centres[y] + 0.1 * rng.normal(size=(n, dim))).astype(np.float32), y
+
+    (x_train, y_train), (x_test, y_test) = draw(n_train), draw(n_test)
+    return types.SimpleNamespace(x_train=x_train, y_train=y_train, x_test=x_test,
+                                 y_test=y_test, num_classes=classes, name="blobs")
+
+
+TRAINABLE = ("rule", "autoencoder", "vae", "supervised")
+NET = MLPSpec(n_in=16, widths=(24, 8))
+
+
+def test_trainable_methods_are_registered_with_a_train_function():
+    for name in TRAINABLE:
+        assert get_method(name).stochastic and get_method(name).train is not None
+    for name in ("raw", "pca", "random"):
+        assert get_method(name).train is None
+
+
+def test_every_trainable_method_starts_from_the_same_network():
+    """Step 0 of each method's curve probes one and the same seeded network."""
+    from metaunsup.eval import ProbeConfig
+    from metaunsup.eval.compare import method_curve
+
+    ds = _labelled()
+    starts, ends = {}, {}
+    for name in TRAINABLE:
+        curve = method_curve(name, ds, spec=NET, shots=5, seeds=[3], every=10,
+                             config=ProbeConfig(max_test=None), options={"steps": 20})
+        assert curve.steps == [0, 10, 20]
+        starts[name], ends[name] = curve.accuracies[0][0], curve.accuracies[0][-1]
+    assert len(set(starts.values())) == 1, starts
+    assert len(set(ends.values())) > 1, ends  # and training changes them differently
+
+
+def test_curve_end_equals_evaluate():
+    """The demo's curves and the evaluate command report the same number."""
+    from metaunsup.eval import ProbeConfig, evaluate
+    from metaunsup.eval.compare import method_curve
+
+    ds = _labelled()
+    for name in ("vae", "supervised"):
+        curve = method_curve(name, ds, spec=NET, shots=5, seeds=[0, 1], every=15,
+                             config=ProbeConfig(max_test=50), options={"steps": 30})
+        res = evaluate(name, ds, spec=NET, shots=5, seeds=[0, 1],
+                       config=ProbeConfig(max_test=50), options={"steps": 30})
+        np.testing.assert_allclose([a[-1] for a in curve.accuracies], res.accuracies)
+
+
+def test_supervised_trains_on_the_probe_support_set_only():
+    """Changing every training example outside the probe's support set changes nothing."""
+    from metaunsup.baselines.supervised import train_supervised
+    from metaunsup.eval.probes import few_shot_indices
+
+    ds = _labelled()
+    idx = few_shot_indices(ds.y_train, 5, 2)
+    x2 = np.random.default_rng(0).uniform(size=ds.x_train.shape).astype(np.float32)
+    x2[idx] = ds.x_train[idx]
+    ds2 = types.SimpleNamespace(**{**vars(ds), "x_train": x2})
+    opts = {"steps": 15, "shots": 5}
+    a = train_supervised(ds, spec=NET, seed=2, options=opts).params
+    b = train_supervised(ds2, spec=NET, seed=2, options=opts).params
+    for la, lb in zip(a, b):
+        np.testing.assert_array_equal(la.w, lb.w)
+    with pytest.raises(UserError, match="shots"):
+        compute_features("supervised", ds, spec=NET, seed=2, options={"steps": 5})
+
+
+def test_supervised_fits_its_support_set():
+    from metaunsup.baselines.supervised import train_supervised
+
+    ds = _labelled()
+    res = train_supervised(ds, spec=NET, seed=0, options={"steps": 300, "shots": 5,
+                                                          "lr": 1e-2})
+    assert res.loss < 0.05
+
+
+def test_negative_elbo_matches_a_numpy_reference_and_kl_closed_form():
+    import jax.numpy as jnp
+
+    from metaunsup.rules.vae import negative_elbo
+
+    rng = np.random.default_rng(0)
+    net = MLPSpec(n_in=5, widths=(3,))
+    params = init_params(jax.random.key(0), net)
+    x = rng.uniform(size=(7, 5)).astype(np.float32)
+    noise = rng.normal(size=(7, 3)).astype(np.float32)
+    heads = tuple(jnp.asarray(rng.normal(size=s) * 0.3, jnp.float32)
+                  for s in ((3, 3), (3,), (3, 3), (3,)))
+    dec = (jnp.asarray(rng.normal(size=(3, 5)), jnp.float32), jnp.zeros(5, jnp.float32))
+    log_sigma = jnp.float32(-0.4)
+    trainable = (tuple((p.w, p.b) for p in params), heads, dec, log_sigma)
+    loss, kl = negative_elbo(trainable, tuple(p.v for p in params), jnp.asarray(x),
+                             jnp.asarray(noise), net)
+    f = np.asarray(features(params, jnp.asarray(x), net), np.float64)
+    w_mu, b_mu, w_s, b_s = (np.asarray(h, np.float64) for h in heads)
+    mu, lv = f @ w_mu + b_mu, f @ w_s + b_s
+    z = mu + np.exp(lv / 2) * noise
+    x_hat = z @ np.asarray(dec[0], np.float64)
+    sigma2 = np.exp(2 * -0.4)
+    nll = 0.5 * ((x - x_hat) ** 2).sum(1) / sigma2 + 5 * -0.4
+    kl_ref = 0.5 * (mu ** 2 + np.exp(lv) - 1 - lv).sum(1)
+    np.testing.assert_allclose(float(kl), kl_ref.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(loss), (nll + kl_ref).mean(), rtol=1e-5)
+
+
+def test_vae_training_lowers_the_negative_elbo():
+    from metaunsup.inner.train import train
+    from metaunsup.rules import make_rule
+
+    ds = _labelled()
+    rule = make_rule("vae", NET, lr=3e-3)
+    first = train(rule, {}, ds.x_train, steps=10, batch_size=64, key=jax.random.key(0))
+    later = train(rule, {}, ds.x_train, steps=10, batch_size=64, key=jax.random.key(0),
+                  inner_state=train(rule, {}, ds.x_train, steps=300, batch_size=64,
+                                    key=jax.random.key(0)).inner_state)
+    assert later.metrics["neg_elbo"] < first.metrics["neg_elbo"] - 1.0
+    assert np.isfinite(later.metrics["kl"]) and later.metrics["kl"] >= 0

@@ -179,3 +179,53 @@ def test_datasets_lists_every_registered_dataset(capsys):
     listed = {line.split()[0] for line in out.strip().splitlines()[1:]}
     assert {d.name for d in list_datasets()} == listed
     assert "digits" in listed and "moons" in listed
+
+
+def test_curve_for_any_trainable_method_and_refused_for_flat_ones(npz, capsys):
+    path = str(npz[0])
+    code, out, err = _run(capsys, ["evaluate", "--method", "autoencoder,supervised", "--data",
+                                   path, "--shots", "3", "--seeds", "2", "--widths", "8,4",
+                                   "--steps", "6", "--curve", "3", "--json"])
+    assert code == 0, err
+    recs = [json.loads(line) for line in out.strip().splitlines()]
+    assert [(r["method"], r["step"]) for r in recs] == [
+        ("autoencoder", 0), ("autoencoder", 3), ("autoencoder", 6),
+        ("supervised", 0), ("supervised", 3), ("supervised", 6)]
+    assert recs[0]["accuracies"] == recs[3]["accuracies"]  # same starting network
+    _assert_user_error(capsys, ["evaluate", "--method", "vae,pca", "--data", path,
+                                "--curve", "2"], "pca")
+
+
+def test_demo_writes_a_report_whose_table_matches_its_curves(tmp_path, capsys):
+    report = tmp_path / "rep"
+    code, out, err = _run(capsys, ["demo", "--datasets", "digits", "--resolution", "8",
+                                   "--widths", "16,8", "--steps", "8", "--curve-every", "4",
+                                   "--seeds", "2", "--shots", "3", "--report", str(report),
+                                   "--methods", "rule,autoencoder,vae,supervised,raw,random",
+                                   "--json"])
+    assert code == 0, err
+    recs = [json.loads(line) for line in out.strip().splitlines()]
+    assert [r["method"] for r in recs] == ["rule", "autoencoder", "vae", "supervised", "raw",
+                                           "random"]
+    saved = json.loads((report / "results.json").read_text())
+    curves = saved["curves"]["digits"]
+    assert set(curves) == {"rule", "autoencoder", "vae", "supervised"}
+    for r in recs:
+        if r["method"] in curves:
+            assert curves[r["method"]]["steps"] == [0, 4, 8]
+            assert curves[r["method"]]["mean"][-1] == pytest.approx(r["mean"])
+    assert set(saved["flat"]["digits"]) == {"raw", "random"}
+    for name in ("curves.png", "filters_digits_rule.png", "filters_digits_autoencoder.png"):
+        assert (report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (report / "README.md").read_text()
+    assert "| supervised |" in table and "metaunsup demo --datasets digits" in table
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--datasets", "digits", "--methods", "nope"], "nope"),
+    (["--datasets", "digits", "--steps", "0"], "--steps"),
+    (["--datasets", "digits", "--rule", "/no/such/rule.safetensors"], "no such rule file"),
+    (["--datasets", "", "--methods", "raw"], "at least one"),
+])
+def test_bad_demo_arguments_exit_2(capsys, argv, needle):
+    _assert_user_error(capsys, ["demo"] + argv, needle)

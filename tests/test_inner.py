@@ -9,7 +9,7 @@ import pytest
 
 from metaunsup.errors import UserError
 from metaunsup.inner import init_inner_state, unroll, unroll_jit
-from metaunsup.inner.train import _segments, batch_indices, train
+from metaunsup.inner.train import segments, batch_indices, train
 from metaunsup.models import MLPSpec
 from metaunsup.rules import make_rule
 
@@ -99,7 +99,7 @@ def test_batch_indices_are_shuffled_epochs():
 
 @pytest.mark.parametrize("steps,every,chunk", [(10, None, 4), (10, 3, 50), (7, 10, 2)])
 def test_segments_cover_steps_and_stop_at_probes(steps, every, chunk):
-    segs = list(_segments(steps, every, chunk))
+    segs = list(segments(steps, every, chunk))
     assert sum(n for n, _ in segs) == steps
     assert all(0 < n <= chunk for n, _ in segs)
     ends = np.cumsum([n for n, _ in segs])[[p for _, p in segs]]

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from metaunsup.errors import UserError, check_positive_int
 
 DEMO_DATASETS = ("fashion_mnist", "mnist")
-DEMO_METHODS = ("raw", "pca", "random")
+DEMO_METHODS = ("rule", "autoencoder", "vae", "supervised", "raw", "pca", "random")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -103,10 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="load NAME once, fetching it first where allowed "
                          "(METAUNSUP_DOWNLOAD=1); repeatable")
 
-    demo = sub.add_parser("demo", help="the shipped rule and baselines on Fashion-MNIST and "
-                                       "MNIST at 14x14")
-    demo.add_argument("--seeds", type=int, default=5)
-    demo.add_argument("--steps", type=int, default=1000, help="inner steps of the rule")
+    demo = sub.add_parser("demo", help="the shipped rule and every baseline on held-out "
+                                       "Fashion-MNIST and MNIST at 14x14, with a report/",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo.add_argument("--datasets", default=",".join(DEMO_DATASETS),
+                      help="comma-separated dataset names")
+    demo.add_argument("--methods", default=",".join(DEMO_METHODS),
+                      help="comma-separated methods ('rule' is skipped if no rule is shipped "
+                           "and --rule is not given)")
+    demo.add_argument("--resolution", type=int, default=14, help="image side in pixels")
+    demo.add_argument("--widths", default="128,128,128,128,32",
+                      help="base network layer widths (the paper's 4 x 128 + 32)")
+    demo.add_argument("--shots", type=int, default=10, help="labelled examples per class")
+    demo.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    demo.add_argument("--steps", type=int, default=1000,
+                      help="inner steps of every method that trains")
+    demo.add_argument("--curve-every", type=int,
+                      help="probe every this many steps for the curves (default: steps / 5)")
+    demo.add_argument("--rule", metavar="PATH", help="rule file (default: the shipped rule)")
+    demo.add_argument("--report", default="report", metavar="DIR",
+                      help="folder for README.md, results.json and the figures")
     demo.add_argument("--json", action="store_true")
     return parser
 
@@ -197,8 +213,10 @@ def cmd_evaluate(args) -> int:
         check_positive_int(options["steps"], name="--steps")
     if args.curve is not None:
         check_positive_int(args.curve, name="--curve")
-        if methods != ["rule"]:
-            raise UserError("--curve applies to --method rule only")
+        flat = [m for m in methods if get_method(m).train is None]
+        if flat:
+            raise UserError(f"--curve applies to methods that train; {', '.join(flat)} "
+                            "do not")
     if args.data is not None:
         from metaunsup.eval.userdata import load_npz
 
@@ -209,10 +227,10 @@ def cmd_evaluate(args) -> int:
         dataset = _load_dataset(args.dataset, args.resolution)
     seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     if args.curve is not None:
-        return run_curve(dataset, resolution=_resolution_of(dataset, args.resolution),
+        return run_curve(methods, dataset, resolution=_resolution_of(dataset, args.resolution),
                          widths=widths, activation=args.activation, shots=shots, seeds=seeds,
                          every=args.curve, max_test=args.max_test, options=options,
-                         as_json=args.json)
+                         as_json=args.json, standardize=args.standardize)
     run_evaluate(methods, dataset, dataset_name=dataset.name,
                  resolution=_resolution_of(dataset, args.resolution), widths=widths,
                  activation=args.activation, shots=shots, seeds=seeds, probe=args.probe,
@@ -221,39 +239,33 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def run_curve(dataset, *, resolution, widths, activation, shots, seeds, every, max_test,
-              options, as_json) -> int:
-    """Probe accuracy of the rule's features every ``every`` inner steps, over seeds."""
-    from metaunsup.baselines.rule import train_with_rule
-    from metaunsup.eval import ProbeConfig, check_shots, logreg_probe, mean_ci95
-    from metaunsup.eval.features import network_features
+def run_curve(methods, dataset, *, resolution, widths, activation, shots, seeds, every,
+              max_test, options, as_json, standardize=True) -> int:
+    """Probe accuracy of each method's network every ``every`` inner steps, over seeds."""
+    from metaunsup.eval import ProbeConfig, check_shots
+    from metaunsup.eval.compare import method_curve
     from metaunsup.models import MLPSpec
 
     spec = MLPSpec(n_in=int(dataset.x_train.shape[1]), widths=tuple(widths),
                    activation=activation)
     check_shots(dataset.y_train, shots)
-    config = ProbeConfig(max_test=max_test)
-    curves, steps = [], None
-    for seed in seeds:
-        def probe(params, seed=seed):
-            f_tr, f_te = network_features(params, spec, dataset.x_train, dataset.x_test,
-                                          seed=seed)
-            return logreg_probe(f_tr, dataset.y_train, f_te, dataset.y_test, shots=shots,
-                                seed=seed, config=config)
-
-        res = train_with_rule(dataset, spec=spec, seed=seed, options=options,
-                              curve_every=every, probe_fn=probe)
-        steps = list(res.curve_steps)
-        curves.append([100.0 * float(a) for a in res.curve])
-    if not as_json:
-        print(f"{'step':>7} {'accuracy %':>15}   ({dataset.name}, {shots}-shot, "
-              f"{len(seeds)} seeds)", flush=True)
-    for i, step in enumerate(steps):
-        mean, ci = mean_ci95([c[i] for c in curves])
-        rec = {"method": "rule", "dataset": dataset.name, "resolution": resolution,
-               "shots": shots, "seeds": list(seeds), "step": int(step), "mean": mean,
-               "ci95": ci, "accuracies": [c[i] for c in curves], "options": options}
-        print(json.dumps(rec) if as_json else f"{step:>7} {mean:>8.2f} ± {ci:5.2f}", flush=True)
+    config = ProbeConfig(max_test=max_test, standardize=standardize)
+    for method in methods:
+        curve = method_curve(method, dataset, spec=spec, shots=shots, seeds=seeds, every=every,
+                             config=config, options=options)
+        summary = curve.summary()
+        if not as_json:
+            print(f"{'step':>7} {'accuracy %':>15}   ({method}, {dataset.name}, {shots}-shot, "
+                  f"{len(seeds)} seeds)", flush=True)
+        for i, step in enumerate(summary["steps"]):
+            mean, ci = summary["mean"][i], summary["ci95"][i]
+            rec = {"method": method, "dataset": dataset.name, "resolution": resolution,
+                   "shots": shots, "seeds": list(seeds), "step": int(step), "mean": mean,
+                   "ci95": ci, "accuracies": [a[i] for a in curve.accuracies],
+                   "options": options}
+            ci_text = "  nan" if ci is None else f"{ci:5.2f}"
+            print(json.dumps(rec) if as_json else f"{step:>7} {mean:>8.2f} ± {ci_text}",
+                  flush=True)
     return 0
 
 
@@ -292,33 +304,100 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from metaunsup.models import PAPER_WIDTHS
-    from metaunsup.rules.loading import shipped_rule_path
+    """Every method on each dataset: a printed table, and report/ with curves and filters."""
+    import time
+
+    from metaunsup.eval import ProbeConfig, get_method
+    from metaunsup.eval.compare import compare, write_report
+    from metaunsup.models import MLPSpec, parse_widths
+    from metaunsup.rules.loading import load_rule, shipped_rule_path
 
     n_seeds = check_positive_int(args.seeds, name="--seeds")
     steps = check_positive_int(args.steps, name="--steps")
-    methods = DEMO_METHODS + (("rule",) if shipped_rule_path().is_file() else ())
-    ran = 0
+    shots = check_positive_int(args.shots, name="--shots")
+    resolution = check_positive_int(args.resolution, name="--resolution")
+    every = check_positive_int(args.curve_every or max(1, steps // 5), name="--curve-every")
+    widths = parse_widths(args.widths)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    if not methods or not names:
+        raise UserError("--methods and --datasets need at least one name each")
+    for m in methods:
+        get_method(m)
+    options: dict[str, Any] = {"progress": not args.json}
+    rule_note = "no rule"
+    if "rule" in methods:
+        if args.rule is None and not shipped_rule_path().is_file():
+            methods.remove("rule")
+        else:
+            header = load_rule(args.rule).header  # a bad rule file fails here, before any work
+            if args.rule is not None:
+                options["rule"] = args.rule
+            prov = header.get("provenance", {})
+            rule_note = (f"rule: {args.rule or 'shipped rule'} ({header.get('rule', '?')}, "
+                         f"recipe {prov.get('recipe', '?')}, {prov.get('meta_steps', '?')} "
+                         f"meta-steps, seed {prov.get('seed', '?')})")
+    seeds = list(range(n_seeds))
+    config = ProbeConfig(max_test=2000)
     if not args.json:
-        print(f"Methods: {', '.join(methods)}; 10-shot logistic-regression probe, 14x14 "
-              f"inputs, {n_seeds} seeds, paper network {','.join(map(str, PAPER_WIDTHS))}; "
-              f"the rule trains for {steps} unlabeled steps; accuracy = mean ± 95% "
-              "t-interval over seeds, on 2000 test examples", flush=True)
-    for name in DEMO_DATASETS:
+        print(f"Methods: {', '.join(methods)}; {shots}-shot logistic-regression probe, "
+              f"{resolution}x{resolution} inputs, {n_seeds} seeds, network "
+              f"{','.join(map(str, widths))}; methods that train take {steps} steps on the "
+              f"unlabeled training split; accuracy = mean ± 95% t-interval over seeds, on "
+              f"2000 test examples; {rule_note}", flush=True)
+    start = time.perf_counter()
+    results = {}
+    for name in names:
         try:
-            dataset = _load_dataset(name, 14)
+            dataset = _load_dataset(name, resolution)
         except UserError as e:
             print(f"skipping {name}: {e}", file=sys.stderr, flush=True)
             continue
-        run_evaluate(methods, dataset, dataset_name=name, resolution=14,
-                     widths=PAPER_WIDTHS, activation="relu", shots=10,
-                     seeds=list(range(n_seeds)), probe="logreg", max_test=2000,
-                     options={"steps": steps, "progress": not args.json},
-                     as_json=args.json, header=ran == 0)
-        ran += 1
-    if not ran:
+        spec = MLPSpec(n_in=int(dataset.x_train.shape[1]), widths=widths)
+        if not args.json and not results:
+            print(_HEADER, flush=True)
+
+        def emit(rec, name=name):
+            rec = {**rec, "dataset": name, "resolution": resolution, "shots": shots,
+                   "widths": list(widths), "seconds": round(rec["seconds"], 3)}
+            _emit(rec, args.json)
+
+        results[name] = compare(dataset, methods, spec=spec, shots=shots, seeds=seeds,
+                                steps=steps, every=every, config=config, options=options,
+                                on_record=emit)
+        image_shape = getattr(dataset, "image_shape", None)
+    if not results:
         raise UserError("no demo dataset is available; see 'metaunsup datasets'")
+    minutes = (time.perf_counter() - start) / 60
+    notes = [f"Command: `metaunsup demo {' '.join(_demo_argv(args))}`",
+             f"{shots}-shot logistic regression on the top-layer features, mean ± 95% "
+             f"t-interval over seeds {seeds}, 2000 test examples; methods that train take "
+             f"{steps} steps (batch 128) on the unlabeled training split; network "
+             f"{','.join(map(str, widths))} at {resolution}x{resolution}.",
+             rule_note + ".", f"Wall time: {minutes:.1f} minutes."]
+    notes = [f"- {n}" for n in notes]
+    out = write_report(args.report, results,
+                       image_shape=tuple(image_shape) if image_shape else None,
+                       title="metaunsup demo: few-shot probe accuracy (%)", notes=notes,
+                       filter_methods=[m for m in ("rule", "autoencoder") if m in methods],
+                       meta={"argv": _demo_argv(args), "seeds": seeds, "steps": steps,
+                             "shots": shots, "widths": list(widths), "rule": rule_note,
+                             "minutes": minutes})
+    if not args.json:
+        print(f"report written to {out}/ (README.md, results.json, curves.png, filters)",
+              flush=True)
     return 0
+
+
+def _demo_argv(args) -> list[str]:
+    """The demo's options as command-line words (recorded in the report)."""
+    words = []
+    for key in ("datasets", "methods", "resolution", "widths", "shots", "seeds", "steps",
+                "curve_every", "rule", "report"):
+        value = getattr(args, key)
+        if value is not None:
+            words += [f"--{key.replace('_', '-')}", str(value)]
+    return words
 
 
 _COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,

@@ -1,10 +1,16 @@
-"""The learned (or any registered) update rule as an evaluation method.
+"""Methods that train the base network with an update rule on the unlabeled data.
 
-``rule``: a fresh base network (seeded) is trained by the rule for ``steps``
-inner steps on minibatches of the dataset's unlabeled training split; its
-top-layer features are then probed like every other method. Options:
-``rule`` (a rule file path, ``random-init``, or absent for the shipped rule),
-``steps`` (default 1000), ``batch_size`` (default 128), ``progress``.
+- ``rule``: a rule file (``options["rule"]``: a path, ``random-init``, or absent
+  for the rule shipped with metaunsup).
+- ``autoencoder``: backprop with Adam on the squared reconstruction error of a
+  linear decoder from the top layer (the ``ae_sgd`` rule of :mod:`metaunsup.rules.hand`).
+- ``vae``: backprop with Adam on a VAE's negative ELBO (:mod:`metaunsup.rules.vae`).
+
+All three start from the same seeded base network, take ``steps`` steps
+(default 1000) on minibatches of ``batch_size`` (default 128) unlabeled training
+examples in the same seeded order, and are probed on the top layer. Options:
+``steps``, ``batch_size``, ``progress``; ``lr`` (default 1e-3) for the two
+backprop baselines.
 """
 from __future__ import annotations
 
@@ -12,37 +18,62 @@ import jax
 import numpy as np
 
 from metaunsup.errors import UserError
-from metaunsup.eval.features import network_features
-from metaunsup.eval.methods import register_method
+from metaunsup.eval.methods import register_trainable
 from metaunsup.models import MLPSpec
 
 DEFAULT_STEPS = 1000
 DEFAULT_BATCH = 128
+BACKPROP_LR = 1e-3
 
 
-def train_with_rule(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
-                    probe_fn=None):
-    """Trains a seeded network with the rule named in ``options``; returns TrainResult."""
-    from metaunsup.inner.train import train
-    from metaunsup.rules.loading import load_rule
-
-    loaded = load_rule(options.get("rule"), seed=seed)
-    rule = loaded.for_net(spec)
+def steps_and_batch(options: dict, n_examples: int) -> tuple[int, int]:
+    """``(steps, batch_size)`` from method options, checked; batch capped at ``n_examples``."""
     steps = int(options.get("steps", DEFAULT_STEPS))
     batch = int(options.get("batch_size", DEFAULT_BATCH))
     if steps < 0 or batch <= 0:
         raise UserError(f"steps must be >= 0 and batch_size > 0, got {steps}, {batch}")
-    return train(rule, loaded.meta_params, np.asarray(dataset.x_train), steps=steps,
-                 batch_size=min(batch, len(dataset.x_train)), key=jax.random.PRNGKey(seed),
-                 curve_every=curve_every, probe_fn=probe_fn,
+    return steps, min(batch, n_examples)
+
+
+def train_update_rule(rule, meta_params, dataset, *, seed: int, options: dict,
+                      curve_every=None, probe_fn=None):
+    """Trains a network seeded by ``seed`` with ``rule``; returns :class:`TrainResult`."""
+    from metaunsup.inner.train import train
+
+    x = np.asarray(dataset.x_train)
+    steps, batch = steps_and_batch(options, len(x))
+    return train(rule, meta_params, x, steps=steps, batch_size=batch,
+                 key=jax.random.PRNGKey(seed), curve_every=curve_every, probe_fn=probe_fn,
                  progress=bool(options.get("progress", False)))
 
 
-def rule_features(dataset, *, spec: MLPSpec, seed: int, options: dict):
-    """Features of a network trained by the rule (see module doc)."""
-    result = train_with_rule(dataset, spec=spec, seed=seed, options=options)
-    return network_features(result.params, spec, dataset.x_train, dataset.x_test, seed=seed)
+def train_with_rule(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
+                    probe_fn=None):
+    """The ``rule`` method's training: the rule file named by ``options["rule"]``."""
+    from metaunsup.rules.loading import load_rule
+
+    loaded = load_rule(options.get("rule"), seed=seed)
+    return train_update_rule(loaded.for_net(spec), loaded.meta_params, dataset, seed=seed,
+                             options=options, curve_every=curve_every, probe_fn=probe_fn)
 
 
-register_method("rule", rule_features, stochastic=True,
-                description="a base network trained by an update rule (default: the shipped rule)")
+def _backprop_trainer(rule_name: str):
+    def train(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
+              probe_fn=None):
+        from metaunsup.rules import make_rule
+
+        rule = make_rule(rule_name, spec, optimizer="adam",
+                         lr=float(options.get("lr", BACKPROP_LR)))
+        return train_update_rule(rule, {}, dataset, seed=seed, options=options,
+                                 curve_every=curve_every, probe_fn=probe_fn)
+
+    train.__doc__ = f"Trains the base network by backprop with the {rule_name!r} rule (Adam)."
+    return train
+
+
+register_trainable("rule", train_with_rule,
+                   description="a base network trained by an update rule (default: the shipped rule)")
+register_trainable("autoencoder", _backprop_trainer("ae_sgd"),
+                   description="the base network as encoder of an autoencoder, trained by Adam")
+register_trainable("vae", _backprop_trainer("vae"),
+                   description="the base network as encoder of a VAE, trained by Adam")

@@ -106,7 +106,9 @@ def evaluate(method: str, dataset, *, spec, shots: int, seeds: Sequence[int],
         seed, a deterministic one once with ``seeds[0]``.
       probe: "logreg" or "ridge".
       config: probe options.
-      options: passed to the method (e.g. ``steps``, ``rule``, ``whiten``).
+      options: passed to the method (e.g. ``steps``, ``rule``, ``whiten``), with
+        ``shots`` set to the probe's (the ``supervised`` method trains on the
+        probe's labelled examples).
 
     Returns:
       :class:`ProbeResult` in percent, ``seconds`` covering the method and the probes.
@@ -116,6 +118,8 @@ def evaluate(method: str, dataset, *, spec, shots: int, seeds: Sequence[int],
     entry = get_method(method)
     get_probe(probe)
     check_shots(dataset.y_train, shots)  # fail before spending time on features
+
+    options = {**(options or {}), "shots": shots}
 
     def make(seed: int) -> FeaturePair:
         return compute_features(method, dataset, spec=spec, seed=seed, options=options)

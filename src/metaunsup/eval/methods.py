@@ -15,6 +15,16 @@ A method registered as ``stochastic`` is run once per probe seed with that seed
 (a random network is drawn anew for every seed, so the reported interval covers
 the network's randomness); a deterministic one runs once.
 
+A *trainable* method (:func:`register_trainable`: ``rule``, ``autoencoder``,
+``vae``, ``supervised``) trains the base network for ``options["steps"]``
+steps and probes its top layer; it also exposes its training function::
+
+    train(dataset, *, spec, seed, options, curve_every=None, probe_fn=None) -> result
+
+whose result has ``params`` (the trained base network), and ``curve_steps`` /
+``curve`` (``probe_fn(params)`` at step 0, every ``curve_every`` steps and at
+the end), so accuracy-versus-steps curves come from the same code path.
+
 Built-in methods (``raw``, ``pca``, ``random``) live in
 :mod:`metaunsup.baselines`, which is imported on first use of the registry.
 Other modules register theirs with :func:`register_method` on import and add
@@ -45,12 +55,14 @@ class Method:
       fn: ``fn(dataset, *, spec, seed, options) -> (train_features, test_features)``.
       stochastic: whether the features depend on ``seed`` (then one run per seed).
       description: one line for ``--help`` and listings.
+      train: for trainable methods, the training function (module doc); else None.
     """
 
     name: str
     fn: MethodFn
     stochastic: bool = False
     description: str = ""
+    train: Callable[..., Any] | None = None
 
 
 _METHODS: dict[str, Method] = {}
@@ -58,13 +70,29 @@ _loaded = False
 
 
 def register_method(name: str, fn: MethodFn, *, stochastic: bool = False,
-                    description: str = "") -> Method:
+                    description: str = "", train: Callable[..., Any] | None = None) -> Method:
     """Registers ``fn`` under ``name`` (replacing any earlier one); returns the entry."""
     if not name or "," in name:
         raise ValueError(f"method names must be non-empty and contain no comma: {name!r}")
-    method = Method(name=name, fn=fn, stochastic=stochastic, description=description)
+    method = Method(name=name, fn=fn, stochastic=stochastic, description=description,
+                    train=train)
     _METHODS[name] = method
     return method
+
+
+def register_trainable(name: str, train: Callable[..., Any], *, description: str = "") -> Method:
+    """Registers a method that trains a seeded base network with ``train`` (module doc).
+
+    Its features are the trained network's top layer, with batch-norm statistics
+    from a seeded reference batch (:func:`metaunsup.eval.features.network_features`).
+    """
+    from metaunsup.eval.features import network_features
+
+    def fn(dataset, *, spec, seed: int, options: dict):
+        result = train(dataset, spec=spec, seed=seed, options=options)
+        return network_features(result.params, spec, dataset.x_train, dataset.x_test, seed=seed)
+
+    return register_method(name, fn, stochastic=True, description=description, train=train)
 
 
 def _load_builtins() -> None:

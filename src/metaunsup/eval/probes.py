@@ -113,7 +113,7 @@ def few_shot_indices(labels, shots: int, seed: int, num_classes: int | None = No
     return sample_few_shot(labels, shots, int(seed), classes=classes)
 
 
-def _query_indices(n_test: int, max_test: int | None, seed: int) -> np.ndarray:
+def query_indices(n_test: int, max_test: int | None, seed: int) -> np.ndarray:
     if max_test is None or max_test >= n_test:
         return np.arange(n_test)
     rng = np.random.default_rng([int(seed), _QUERY_STREAM])
@@ -134,7 +134,7 @@ def _split(train_features, train_labels, test_features, test_labels, shots, seed
     if not (np.all(np.isfinite(ftr)) and np.all(np.isfinite(fte))):
         raise UserError("features contain NaN or Inf (the representation diverged)")
     s_idx = few_shot_indices(ytr, shots, seed)
-    q_idx = _query_indices(fte.shape[0], config.max_test, seed)
+    q_idx = query_indices(fte.shape[0], config.max_test, seed)
     fs, ys = ftr[s_idx], ytr[s_idx]
     fq, yq = fte[q_idx], yte[q_idx]
     if not config.standardize:

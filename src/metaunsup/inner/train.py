@@ -55,7 +55,7 @@ def batch_indices(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
             yield order[i * batch_size:(i + 1) * batch_size]
 
 
-def _segments(steps: int, curve_every: int | None, chunk: int) -> Iterator[tuple[int, bool]]:
+def segments(steps: int, curve_every: int | None, chunk: int) -> Iterator[tuple[int, bool]]:
     """Yields (scan length, probe after it) covering ``steps`` steps.
 
     Scans are at most ``chunk`` long and end at every multiple of
@@ -131,7 +131,7 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
     metrics: dict[str, float] = {}
     done = 0
     try:
-        for length, probe in _segments(steps, curve_every, chunk):
+        for length, probe in segments(steps, curve_every, chunk):
             idx = np.stack([next(batches) for _ in range(length)])  # [length, B]
             inner_state, stacked = unroll_jit(rule, meta_params, inner_state, data[idx])
             done += length

@@ -27,10 +27,19 @@ class InnerState(NamedTuple):
     key: PRNGKey
 
 
+def initial_params(key: PRNGKey, net) -> Params:
+    """The base network :func:`init_inner_state` starts from for ``key``.
+
+    Baselines that do not go through the inner loop (``supervised``) call this,
+    so every method compared for a seed starts from the same network.
+    """
+    return init_params(jax.random.split(key, 3)[0], net)
+
+
 def init_inner_state(rule: UpdateRule, meta_params: MetaParams, *, key: PRNGKey) -> InnerState:
     """Fresh base-network parameters and rule state for ``rule.net``."""
-    k_params, k_state, k_next = jax.random.split(key, 3)
-    params = init_params(k_params, rule.net)
+    _, k_state, k_next = jax.random.split(key, 3)
+    params = initial_params(key, rule.net)
     rule_state = rule.init_state(meta_params, params, key=k_state)
     return InnerState(params, rule_state, jnp.zeros((), jnp.int32), k_next)
 

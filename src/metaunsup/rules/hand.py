@@ -288,7 +288,7 @@ class AutoencoderRule:
 # --------------------------------------------------------------------------
 
 
-def _with_config(config_cls, config, overrides: dict, rule_name: str):
+def with_config(config_cls, config, overrides: dict, rule_name: str):
     if config is None:
         config = config_cls()
     elif not isinstance(config, config_cls):
@@ -303,18 +303,18 @@ def _with_config(config_cls, config, overrides: dict, rule_name: str):
 
 def make_sanger(net: MLPSpec, config: HebbianConfig | None = None, **overrides) -> SangerRule:
     """Sanger's rule; ``overrides`` replace fields of ``config`` (e.g. ``lr=1e-2``)."""
-    return SangerRule(net, _with_config(HebbianConfig, config, overrides, "sanger"))
+    return SangerRule(net, with_config(HebbianConfig, config, overrides, "sanger"))
 
 
 def make_oja(net: MLPSpec, config: HebbianConfig | None = None, **overrides) -> OjaRule:
     """Oja's symmetric subspace rule; ``overrides`` replace fields of ``config``."""
-    return OjaRule(net, _with_config(HebbianConfig, config, overrides, "oja"))
+    return OjaRule(net, with_config(HebbianConfig, config, overrides, "oja"))
 
 
 def make_autoencoder(net: MLPSpec, config: AutoencoderConfig | None = None,
                      **overrides) -> AutoencoderRule:
     """Autoencoder by backprop; e.g. ``make_autoencoder(net, optimizer="adam", lr=1e-3)``."""
-    return AutoencoderRule(net, _with_config(AutoencoderConfig, config, overrides, "ae_sgd"))
+    return AutoencoderRule(net, with_config(AutoencoderConfig, config, overrides, "ae_sgd"))
 
 
 register_rule("sanger", make_sanger)
