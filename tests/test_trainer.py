@@ -163,8 +163,30 @@ def test_bad_config_is_one_line_error(override, needle):
 
 
 def test_shipped_configs_parse():
-    for name in ("smoke", "recipe_small"):
+    from metaunsup.outer.config import available_configs
+
+    assert {"smoke", "recipe_small", "recipe_small_v2", "recipe_paper"} <= set(available_configs())
+    for name in available_configs():
         config = load_config(name, ["outer_steps=3", "tasks.batch_size=8"])
         assert config.outer_steps == 3 and config.tasks.batch_size == 8
     with pytest.raises(UserError, match="unknown config"):
         load_config("no_such_recipe")
+
+
+def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp_path, capsys):
+    from metaunsup.cli import main
+    from metaunsup.run.rulefile import load_rule_file
+
+    # keep=2, checkpoints every 2 steps, validation every 4: kept 6 and 8, validated 4 and 8.
+    out = tmp_path / "best.safetensors"
+    info = tr.export_rule(str(reference), str(out))
+    assert info["step"] == 8 and info["val_accuracy"] is not None
+    best, header = load_rule_file(out)
+    final, _ = load_rule_file(Path(reference, "rule.safetensors"))  # written at step 8
+    for a, b in zip(jax.tree.leaves(best), jax.tree.leaves(final)):
+        np.testing.assert_array_equal(a, b)
+    assert header["provenance"]["selected_by"] == "val_accuracy"
+    assert header["provenance"]["meta_steps"] == 8
+    assert tr.export_rule(str(reference), str(out), step=6)["val_accuracy"] is None
+    assert main(["export-rule", "--workdir", str(reference), "--out", str(out), "--step", "5"]) == 2
+    assert "no checkpoint at step 5" in capsys.readouterr().err

@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a config field (dotted for sections), repeatable")
     mt.add_argument("--no-progress", dest="progress", action="store_false")
 
+    ex = sub.add_parser("export-rule", help="write one checkpoint of a meta-training run as a "
+                                            "rule file (default: best validation accuracy)")
+    ex.add_argument("--workdir", required=True, help="a meta-training run directory")
+    ex.add_argument("--out", required=True, metavar="PATH", help="rule file to write")
+    ex.add_argument("--step", type=int, help="checkpoint step (default: best val_accuracy)")
+
     ds = sub.add_parser("datasets", help="list datasets, their shapes and availability")
     ds.add_argument("--prepare", action="append", default=[], metavar="NAME",
                     help="load NAME once, fetching it first where allowed "
@@ -282,6 +288,15 @@ def cmd_meta_train(args) -> int:
     return 0
 
 
+def cmd_export_rule(args) -> int:
+    from metaunsup.outer.trainer import export_rule, validation_history
+
+    for rec in validation_history(args.workdir):
+        print(json.dumps(rec), flush=True)
+    print(json.dumps(export_rule(args.workdir, args.out, step=args.step)), flush=True)
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from metaunsup.data import list_datasets, load
 
@@ -401,7 +416,7 @@ def _demo_argv(args) -> list[str]:
 
 
 _COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,
-             "meta-train": cmd_meta_train}
+             "meta-train": cmd_meta_train, "export-rule": cmd_export_rule}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -305,3 +305,50 @@ def _save(config: MetaTrainConfig, wd: Workdir, state: TrainerState, rule: Updat
               provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
                                          wall_seconds_this_session=round(seconds, 1),
                                          estimator=config.estimator, config=config_to_dict(config)))
+
+
+def validation_history(workdir: str) -> list[dict]:
+    """``{"step", "val_accuracy", "val_accuracy_step1"}`` of every validation in a workdir."""
+    wd = Workdir(workdir, create=False)
+    return [{k: r[k] for k in ("step", "val_accuracy", "val_accuracy_step1") if k in r}
+            for r in wd.read_metrics() if "val_accuracy" in r]
+
+
+def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
+    """Writes the rule of one checkpoint of a meta-training run to a rule file.
+
+    Selection uses the run's validation split only (never held-out data): with
+    ``step=None`` the checkpoint at the step of the best ``val_accuracy`` among
+    those kept; else the checkpoint at ``step``.
+
+    Returns:
+      ``{"step", "val_accuracy", "path"}`` of what was written.
+    """
+    from metaunsup.outer.config import config_from_dict
+
+    wd = Workdir(workdir, create=False, keep=10**9)
+    data = wd.read_config()
+    if data is None:
+        raise UserError(f"{workdir}: not a meta-training workdir (no config.json)")
+    config = config_from_dict(data)
+    kept = set(wd.checkpoints.all_steps())
+    vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
+    if step is None:
+        candidates = [s for s in vals if s in kept]
+        if not candidates:
+            raise UserError(f"{workdir}: no kept checkpoint has a validation record; pass --step "
+                            f"(kept: {sorted(kept)})")
+        step = max(candidates, key=lambda s: (vals[s], s))
+    elif step not in kept:
+        raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
+    tree = wd.checkpoints.restore(step).tree
+    rule = build_rule(config, MLPSpec(n_in=1, widths=(1,)))
+    rule_config = getattr(rule, "config", None)
+    rule_config = dataclasses.asdict(rule_config) if dataclasses.is_dataclass(rule_config) else {}
+    save_rule(out, tree["meta_params"], rule_name=config.rule, rule_config=rule_config,
+              provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
+                                         selected_by="val_accuracy" if step in vals else "step",
+                                         val_accuracy=vals.get(step),
+                                         estimator=config.estimator,
+                                         config=config_to_dict(config)))
+    return {"step": step, "val_accuracy": vals.get(step), "path": str(out)}
