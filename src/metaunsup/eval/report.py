@@ -91,7 +91,9 @@ def plot_curves(curves: Mapping[str, Mapping[str, Mapping]], path, *,
         ax.set_xlabel("inner steps")
         ax.set_ylabel(_YLABEL)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        low, high = ax.get_ylim()  # accuracies: wide intervals must not stretch past 0-100
+        ax.set_ylim(max(low, 0.0), min(high, 100.0))
+        ax.legend(fontsize="small", loc="best")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
