@@ -22,5 +22,23 @@ for r in small mix_only hand_only; do
     --seeds 5 --json --report experiments/ablations/report_${r}_step$STEP \
     > experiments/ablations/${r}_step$STEP.jsonl
 done
+# The full rule before meta-training: the recipe's rule config, init_meta_params(PRNGKey(0)).
+python - <<'PY'
+import dataclasses, jax
+from metaunsup.models import MLPSpec
+from metaunsup.rules.loading import load_rule
+from metaunsup.run.rulefile import make_provenance, save_rule
+rule = load_rule("experiments/ablations/rule_small_step250.safetensors").for_net(
+    MLPSpec(n_in=1, widths=(1,)))
+save_rule("experiments/ablations/rule_small_untrained.safetensors",
+          rule.init_meta_params(jax.random.PRNGKey(0)), rule_name="learned",
+          rule_config=dataclasses.asdict(rule.config),
+          provenance=make_provenance(recipe="recipe_small_v2", seed=0, meta_steps=0))
+PY
+metaunsup demo --methods rule --rule experiments/ablations/rule_small_untrained.safetensors \
+  --seeds 5 --json --report experiments/ablations/report_small_untrained \
+  > experiments/ablations/small_untrained.jsonl
+# `--rule random-init` is the `small` config's defaults (lr 1e-4, no learned step size,
+# no column normalisation), untrained: a weaker reference.
 metaunsup demo --methods rule --rule random-init --seeds 5 --json \
   --report experiments/ablations/report_random_init > experiments/ablations/random_init.jsonl
