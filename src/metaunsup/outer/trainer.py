@@ -298,13 +298,19 @@ def _save(config: MetaTrainConfig, wd: Workdir, state: TrainerState, rule: Updat
           seconds: float) -> None:
     step = int(state.step)
     wd.checkpoints.save(step, jax.device_get(state), {"step": step, "recipe": config.name})
+    _write_rule(wd.rule_path, config, rule, jax.device_get(state.meta_params), step,
+                wall_seconds_this_session=round(seconds, 1))
+
+
+def _write_rule(path, config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
+                step: int, **provenance: Any) -> None:
+    """The rule file of ``meta_params`` at outer ``step``, with the run's provenance."""
     rule_config = getattr(rule, "config", None)
     rule_config = dataclasses.asdict(rule_config) if dataclasses.is_dataclass(rule_config) else {}
-    save_rule(wd.rule_path, jax.device_get(state.meta_params), rule_name=config.rule,
-              rule_config=rule_config,
+    save_rule(path, meta_params, rule_name=config.rule, rule_config=rule_config,
               provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
-                                         wall_seconds_this_session=round(seconds, 1),
-                                         estimator=config.estimator, config=config_to_dict(config)))
+                                         estimator=config.estimator,
+                                         config=config_to_dict(config), **provenance))
 
 
 def validation_history(workdir: str) -> list[dict]:
@@ -342,13 +348,8 @@ def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
     elif step not in kept:
         raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
     tree = wd.checkpoints.restore(step).tree
-    rule = build_rule(config, MLPSpec(n_in=1, widths=(1,)))
-    rule_config = getattr(rule, "config", None)
-    rule_config = dataclasses.asdict(rule_config) if dataclasses.is_dataclass(rule_config) else {}
-    save_rule(out, tree["meta_params"], rule_name=config.rule, rule_config=rule_config,
-              provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
-                                         selected_by="val_accuracy" if step in vals else "step",
-                                         val_accuracy=vals.get(step),
-                                         estimator=config.estimator,
-                                         config=config_to_dict(config)))
+    _write_rule(out, config, build_rule(config, MLPSpec(n_in=1, widths=(1,))),
+                tree["meta_params"], step,
+                selected_by="val_accuracy" if step in vals else "step",
+                val_accuracy=vals.get(step))
     return {"step": step, "val_accuracy": vals.get(step), "path": str(out)}
