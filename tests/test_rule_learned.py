@@ -25,7 +25,7 @@ from metaunsup.rules.learned import (
     num_meta_params,
     rule_config,
 )
-from metaunsup.rules.planes import PLANES, mix_planes, plane_labels, weight_planes
+from metaunsup.rules.planes import CLASSIC_PLANES as PLANES, mix_planes, plane_labels, weight_planes
 from metaunsup.rules.unit_nets import pass_down
 from metaunsup.types import LayerParams
 

@@ -42,8 +42,11 @@ from metaunsup.models import ACTIVATIONS, MLPSpec, forward
 from metaunsup.rules import unit_nets as un
 from metaunsup.rules.base import register_rule
 from metaunsup.rules.planes import (
+    CLASSIC_PLANES,
+    COMPETITIVE_PLANES,
     HAND_PLANES,
     PLANES,
+    SOFT_PLANES,
     mix_planes,
     plane_labels,
     unit_rms,
@@ -65,7 +68,8 @@ class LearnedRuleConfig:
       readout_rank: R, read-outs per side of a synapse (paper 4).
       unit_hidden: width of the per-unit net's first layer.
       top_hidden: width of the top error net's first layer.
-      planes: which update planes to build (subset of ``planes.PLANES``).
+      planes: which update planes to build (subset of ``planes.PLANES``;
+        default ``planes.CLASSIC_PLANES``, without the competition planes).
       mixing: how the per-unit net mixes across examples/units: "batch_stats"
         (order-invariant) or "conv" (the paper's 1-D convolutions).
       conv_width: odd kernel size of the "conv" mixing.
@@ -101,6 +105,15 @@ class LearnedRuleConfig:
         Features are O(1); near-constant ones would make ``sqrt(var + var_eps)``
         sharply curved (curvature ~ var_eps^-3/2) and meta-gradients erratic,
         so the floor is not tiny.
+      comp_tau: initial softmax temperature of the soft_* competition planes;
+        ``meta_params["mix"]["log_tau"]`` learns it (clipped to
+        [comp_tau_min, comp_tau_max]). SoftHebb (Journe et al., ICLR 2023)
+        uses a temperature of order 1 on unit-norm weights.
+      comp_tau_min: lower clip of the learned temperature.
+      comp_tau_max: upper clip of the learned temperature.
+      comp_k: the rank whose unit gets the anti-Hebbian ``-comp_delta`` in
+        the rank_* planes (Krotov & Hopfield, PNAS 2019: k = 2..7).
+      comp_delta: strength of that anti-Hebbian term (Krotov & Hopfield: 0.4).
     """
 
     hidden_channels: int = 16
@@ -108,7 +121,7 @@ class LearnedRuleConfig:
     readout_rank: int = 4
     unit_hidden: int = 16
     top_hidden: int = 16
-    planes: tuple[str, ...] = PLANES
+    planes: tuple[str, ...] = CLASSIC_PLANES
     mixing: str = "batch_stats"
     conv_width: int = 3
     unit_index_encoding: bool = False
@@ -131,10 +144,15 @@ class LearnedRuleConfig:
     scale_by_fan_in: bool = False
     eps: float = 1e-8
     var_eps: float = 1e-2
+    comp_tau: float = 1.0
+    comp_tau_min: float = 1e-3
+    comp_tau_max: float = 1e3
+    comp_k: int = 2
+    comp_delta: float = 0.4
 
     def __post_init__(self):
         for f in ("hidden_channels", "signal_channels", "readout_rank", "unit_hidden",
-                  "top_hidden", "conv_width", "index_frequencies"):
+                  "top_hidden", "conv_width", "index_frequencies", "comp_k"):
             value = getattr(self, f)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise UserError(f"learned rule: {f} must be a positive integer, got {value!r}")
@@ -166,9 +184,12 @@ class LearnedRuleConfig:
         for f in ("eps", "var_eps"):
             if not getattr(self, f) > 0:
                 raise UserError(f"learned rule: {f} must be > 0, got {getattr(self, f)}")
-        for f in ("init_mix_std", "net_init_scale", "delta_init_scale"):
+        for f in ("init_mix_std", "net_init_scale", "delta_init_scale", "comp_delta"):
             if not getattr(self, f) >= 0:
                 raise UserError(f"learned rule: {f} must be >= 0, got {getattr(self, f)}")
+        if not 0.0 < self.comp_tau_min <= self.comp_tau <= self.comp_tau_max:
+            raise UserError(f"learned rule: need 0 < comp_tau_min <= comp_tau <= comp_tau_max, "
+                            f"got {self.comp_tau_min}, {self.comp_tau}, {self.comp_tau_max}")
 
     @property
     def uses_signals(self) -> bool:
@@ -204,6 +225,8 @@ CONFIGS: dict[str, LearnedRuleConfig] = {
     # ablation: learned mix of the hand-designed terms only.
     "hand_only": dataclasses.replace(SMALL, use_unit_net=False, learned_readouts=False,
                                      planes=HAND_PLANES),
+    # "small" plus the planes of a per-example competition across a layer's units.
+    "small_competitive": dataclasses.replace(SMALL, planes=CLASSIC_PLANES + COMPETITIVE_PLANES),
 }
 
 
@@ -303,6 +326,8 @@ class LearnedRule:
         if cfg.per_kind_mix:
             mix["kind"] = jnp.zeros((3, len(labels)), jnp.float32)
         meta["mix"] = mix
+        if any(p in cfg.planes for p in SOFT_PLANES):
+            mix["log_tau"] = jnp.asarray(math.log(cfg.comp_tau), jnp.float32)
         if cfg.learn_lr:
             meta["log_lr"] = jnp.asarray(math.log(cfg.lr), jnp.float32)
         return meta
@@ -317,6 +342,14 @@ class LearnedRule:
         if not cfg.learn_lr:
             return jnp.asarray(cfg.lr, jnp.float32)
         return jnp.exp(jnp.clip(meta_params["log_lr"], math.log(cfg.lr_min), math.log(cfg.lr_max)))
+
+    def temperature(self, meta_params: MetaParams) -> Array:
+        """Softmax temperature of the soft_* planes: exp(clip(log_tau)) (1 if none)."""
+        cfg = self.config
+        if "log_tau" not in meta_params["mix"]:
+            return jnp.asarray(1.0, jnp.float32)
+        return jnp.exp(jnp.clip(meta_params["mix"]["log_tau"], math.log(cfg.comp_tau_min),
+                                math.log(cfg.comp_tau_max)))
 
     def init_state(self, meta_params: MetaParams, params: Params, *,
                    key: PRNGKey) -> LearnedRuleState:
@@ -425,6 +458,7 @@ class LearnedRule:
 
         lr = self.learning_rate(meta).astype(x.dtype)
         mix = meta["mix"]
+        tau = self.temperature(meta).astype(x.dtype)
         new_params, metrics = [], {"lr": lr}
         for k in range(1, depth + 1):
             layer = params[k - 1]
@@ -434,7 +468,8 @@ class LearnedRule:
             else:
                 c, e = as_[k - 1][None], as_[k][None]
             planes = weight_planes(w, c, e, as_[k - 1], as_[k], planes=cfg.planes,
-                                   eps=cfg.eps, var_eps=cfg.var_eps)
+                                   eps=cfg.eps, var_eps=cfg.var_eps, tau=tau,
+                                   comp_k=cfg.comp_k, comp_delta=cfg.comp_delta)
             m = mix["w"] + (mix["kind"][_weight_kind(k, depth)] if cfg.per_kind_mix else 0.0)
             dw = mix_planes(planes, m, cfg.eps)
             if cfg.scale_by_fan_in:

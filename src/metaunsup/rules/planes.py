@@ -25,6 +25,11 @@ hebb           ``std(a_in)^T std(a_out) / B``                 1
 oja            ``W * mean_b(a_out^2)`` (column scaling)       1
 oja_subspace   ``W @ (a_out^T a_out / B)``                    1
 decay          ``W``                                          1
+soft_hebb      ``x^T g / B``, ``g = softmax(s / tau)``        1
+soft_decay     ``W * (sum_b g * s) / B`` (column scaling)     1
+soft_count     ``W * (sum_b g) / B`` (column scaling)         1
+rank_hebb      ``x^T g / B``, ``g`` rank-coded (below)        1
+rank_decay     ``W * (sum_b g * s) / B``, ``g`` rank-coded     1
 =============  =============================================  ==========
 
 ``std(.)`` standardises each unit over the batch. With the rule's step
@@ -32,16 +37,58 @@ decay          ``W``                                          1
 corresponds to mixing weights -1 on (raw) Hebbian and +1 on ``oja_subspace``.
 Every plane is a sum over the batch axis, so it does not depend on the order of
 the examples, and it commutes with permutations of either side's units.
+
+Competition planes (the last five). Every other plane is a batch sum of
+products of two units' signals; these make the units of a layer compete for
+each example. With ``x = a_in - mean_b(a_in)`` the layer's input centred by
+its minibatch mean (on non-negative inputs such as pixels or ReLU outputs,
+without centring the unit best aligned with the input mean wins nearly every
+example) and ``s = x @ W`` [B, n_out] each unit's drive, ``g`` [B, n_out] is
+either
+
+- soft: ``g = softmax(s / tau)`` across the layer's units, ``tau`` a learned
+  temperature (``meta_params["mix"]["log_tau"]``); or
+- rank-coded: per example ``g = +1`` for the unit with the largest drive,
+  ``-Delta`` for the ``k``-th largest, 0 for the others (ranks carry no
+  gradient; ``k`` is clipped to the layer's width, and a layer of one unit
+  gets only the +1).
+
+SoftHebb (Moraitis et al. 2022; Journe, Rodriguez, Guo & Moraitis, "Hebbian
+deep learning without feedback", ICLR 2023) is
+``dW = x^T y - W diag(sum_b y * u)`` with ``y = softmax(u / tau)``: the
+direction ``B (soft_decay - soft_hebb)``, which the step ``W <- (1 - lr) W -
+lr dW`` follows with mixing weights ``(-rms(soft_hebb), +rms(soft_decay))``.
+Krotov & Hopfield ("Unsupervised learning by competing hidden units", PNAS
+2019) with p = 2 is the same with the rank code: ``B (rank_decay -
+rank_hebb)``, up to its normalisation by ``max |dW|`` (a positive factor).
+``soft_count`` (``W`` scaled by each unit's share of the batch) lets the rule
+shrink or grow units by how often they win. Softmax across units and ranks
+commute with permutations of the units, so these planes keep the
+equivariance above (ties in the rank code aside).
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from metaunsup.types import Array
 
-PLANES = ("outer", "outer_w", "outer_gauss", "gram_post", "gram_pre", "decorr", "hebb",
-          "oja", "oja_subspace", "decay")
-"""Every plane name, in the order planes are stacked."""
+CLASSIC_PLANES = ("outer", "outer_w", "outer_gauss", "gram_post", "gram_pre", "decorr",
+                  "hebb", "oja", "oja_subspace", "decay")
+"""The planes of Metz et al.'s rule (the learned rule's default)."""
+
+SOFT_PLANES = ("soft_hebb", "soft_decay", "soft_count")
+"""Competition planes with the softmax code (they need the temperature tau)."""
+
+RANK_PLANES = ("rank_hebb", "rank_decay")
+"""Competition planes with the rank code (top unit +1, k-th -Delta)."""
+
+COMPETITIVE_PLANES = SOFT_PLANES + RANK_PLANES
+"""Planes built from a per-example competition across a layer's units."""
+
+PLANES = CLASSIC_PLANES + COMPETITIVE_PLANES
+"""Every plane name, in the order planes are stacked (new ones appended, so a
+saved mixing vector keeps its meaning)."""
 
 RANKED_PLANES = ("outer", "outer_w", "outer_gauss")
 """Planes that come once per read-out rank r."""
@@ -81,8 +128,35 @@ def standardize(a: Array, eps: float) -> Array:
     return (a - mean) * jnp.reciprocal(jnp.sqrt(var + eps))
 
 
+def centred_drive(w: Array, a_in: Array) -> tuple[Array, Array]:
+    """``(x, s)``: centred input ``a_in - mean_b(a_in)`` [B, n_in], drive ``x @ w`` [B, n_out]."""
+    x = a_in - jnp.mean(a_in, axis=0)
+    return x, x @ w
+
+
+def soft_code(s: Array, tau: Array) -> Array:
+    """``softmax(s / tau)`` across units (last axis): [B, n] -> [B, n], rows sum to 1."""
+    return jax.nn.softmax(s / tau, axis=-1)
+
+
+def rank_code(s: Array, k: int, delta: float) -> Array:
+    """Krotov-Hopfield's rank code [B, n]: +1 at each row's largest ``s``, ``-delta`` at its k-th.
+
+    ``k`` is clipped to the number of units n; with n = 1 only the +1 remains.
+    The code is piecewise constant in ``s`` (no gradient through the ranks).
+    """
+    n = s.shape[-1]
+    k = min(k, n)
+    _, idx = jax.lax.top_k(jax.lax.stop_gradient(s), k)  # [B, k], largest first
+    g = jax.nn.one_hot(idx[:, 0], n, dtype=s.dtype)
+    if k >= 2:
+        g = g - delta * jax.nn.one_hot(idx[:, k - 1], n, dtype=s.dtype)
+    return g
+
+
 def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
-                  planes: tuple[str, ...], eps: float, var_eps: float) -> Array:
+                  planes: tuple[str, ...], eps: float, var_eps: float,
+                  tau: Array | float = 1.0, comp_k: int = 2, comp_delta: float = 0.4) -> Array:
     """Stacks the raw (unnormalised) planes of one layer.
 
     Args:
@@ -94,6 +168,9 @@ def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
       planes: names of the planes to build (see :func:`plane_labels` for order).
       eps: floor inside the square root of ``rms(w)``.
       var_eps: floor added to batch variances when standardising activations.
+      tau: temperature of the softmax competition (soft_* planes).
+      comp_k: rank whose unit gets ``-comp_delta`` in the rank code (rank_* planes).
+      comp_delta: strength of that anti-Hebbian term.
 
     Returns:
       [P, n_in, n_out] with P = ``len(plane_labels(planes, R))``.
@@ -106,10 +183,26 @@ def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
         # outer product per read-out channel (a batched matmul over r).
         outer = jnp.einsum("rbi,rbj->rij", c, e) / batch
         w_tilde = w * jnp.reciprocal(jnp.sqrt(jnp.mean(jnp.square(w)) + eps))
+    codes = {}
+    if any(p in planes for p in COMPETITIVE_PLANES):
+        x_c, drive = centred_drive(w, a_in)
+        if any(p in planes for p in SOFT_PLANES):
+            codes["soft"] = soft_code(drive, tau)
+        if any(p in planes for p in RANK_PLANES):
+            codes["rank"] = rank_code(drive, comp_k, comp_delta)
     for name in PLANES:
         if name not in planes:
             continue
-        if name == "outer":
+        if name in COMPETITIVE_PLANES:
+            # g [B, n_out]: the per-example competition; W * v scales column j by v_j.
+            code, kind = codes[name.split("_")[0]], name.split("_")[1]
+            if kind == "hebb":
+                out.append((x_c.T @ code / batch)[None])
+            elif kind == "decay":
+                out.append((w * (jnp.sum(code * drive, axis=0) / batch))[None])
+            else:  # count
+                out.append((w * (jnp.sum(code, axis=0) / batch))[None])
+        elif name == "outer":
             out.append(outer)
         elif name == "outer_w":
             out.append(outer * w_tilde)
