@@ -137,12 +137,17 @@ def _split(train_features, train_labels, test_features, test_labels, shots, seed
     q_idx = query_indices(fte.shape[0], config.max_test, seed)
     fs, ys = ftr[s_idx], ytr[s_idx]
     fq, yq = fte[q_idx], yte[q_idx]
+    fs, fq = _standardize(fs, fq, config)
+    return fs, ys, fq, yq
+
+
+def _standardize(fs: np.ndarray, fq: np.ndarray, config: ProbeConfig):
+    """Support and query features scaled with the support's mean and std (if configured)."""
     if not config.standardize:
-        return fs, ys, fq, yq
-    mean = fs.mean(axis=0)
-    std = fs.std(axis=0)
+        return fs, fq
+    mean, std = fs.mean(axis=0), fs.std(axis=0)
     std = np.where(std > config.std_floor, std, 1.0)
-    return (fs - mean) / std, ys, (fq - mean) / std, yq
+    return (fs - mean) / std, (fq - mean) / std
 
 
 def logreg_probe(train_features, train_labels, test_features, test_labels, *, shots: int,
@@ -161,13 +166,29 @@ def logreg_probe(train_features, train_labels, test_features, test_labels, *, sh
     Returns:
       Accuracy on the (subset of the) test split, a fraction in [0, 1].
     """
-    from sklearn.linear_model import LogisticRegression
-
     fs, ys, fq, yq = _split(train_features, train_labels, test_features, test_labels,
                             shots, seed, config)
+    return _fit_logreg(fs, ys, fq, yq, config)
+
+
+def _fit_logreg(fs, ys, fq, yq, config: ProbeConfig) -> float:
+    from sklearn.linear_model import LogisticRegression
+
     clf = LogisticRegression(C=config.C, solver="lbfgs", max_iter=config.max_iter)
     clf.fit(fs, ys)
     return float(np.mean(clf.predict(fq) == yq))
+
+
+def logreg_accuracy(support, support_labels, query, query_labels, *,
+                    config: ProbeConfig = ProbeConfig()) -> float:
+    """Logistic-probe accuracy on an episode that is already split into support and query.
+
+    The same classifier and feature standardisation as :func:`logreg_probe`
+    (support statistics only), for callers that draw their own episodes (the
+    validation suite).
+    """
+    fs, fq = _standardize(np.asarray(support, np.float64), np.asarray(query, np.float64), config)
+    return _fit_logreg(fs, np.asarray(support_labels), fq, np.asarray(query_labels), config)
 
 
 def ridge_probe(train_features, train_labels, test_features, test_labels, *, shots: int,

@@ -154,6 +154,10 @@ def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
 
 
 _meta_step_jit = jax.jit(meta_step, static_argnums=(0, 1))
+# Jitted so that a run starts from a few cached executables instead of hundreds of
+# eagerly compiled small ops (see metaunsup.run.compile_cache).
+_init_trainer_jit = jax.jit(init_trainer, static_argnums=(0, 1))
+_init_tasks_jit = jax.jit(init_tasks, static_argnums=(0, 1))
 
 
 def validate(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
@@ -228,7 +232,7 @@ def _scalars(metrics: dict) -> dict:
 
 
 def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
-               stop_after: int | None = None) -> dict:
+               stop_after: int | None = None, allow_config_change: bool = False) -> dict:
     """Runs (or resumes) meta-training in ``workdir``.
 
     Args:
@@ -236,21 +240,47 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
       workdir: run directory (created; re-running resumes from it).
       progress: show a progress bar.
       stop_after: stop after this many outer steps in this call (for tests).
+      allow_config_change: resume ``workdir`` although its stored config
+        differs (the old one is kept as ``config.previous-<n>.json``).
 
     Returns:
       The last metrics record.
     """
+    import os
+
     from tqdm.auto import tqdm
 
-    wd = Workdir(workdir, keep=config.keep)
-    wd.write_config(config_to_dict(config))
+    from metaunsup.run.checkpoint import check_writable
+    from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
+
+    # Whatever the user's input can make fail, fails before the first write.
+    check_writable(workdir, directory=True)
+    if os.path.isdir(workdir):
+        Workdir(workdir, create=False).check_config(config_to_dict(config),
+                                                    allow_change=allow_config_change)
     pool, val_pool = load_pools(config.tasks, seed=config.seed)
+    build_rule(config, architecture(config, 0, pool.dim))
+    wd = Workdir(workdir, keep=config.keep)
+    wd.write_config(config_to_dict(config), allow_change=allow_config_change)
     state = _restore(config, wd, pool)
     if state is None:
         rule = build_rule(config, architecture(config, 0, pool.dim))
-        state = init_trainer(config, rule, pool)
+        state = _init_trainer_jit(config, rule, pool)
     start = int(state.step)
+    missing = wd.missing_steps(start)
+    if missing:
+        shown = f"{missing[0]}-{missing[-1]}" if len(missing) > 1 else str(missing[0])
+        raise UserError(f"{wd.metrics_path}: no record of step(s) {shown} ({len(missing)} of "
+                        f"{start}) before the newest checkpoint, step {start}; the history "
+                        "cannot be rebuilt from checkpoints, so this run is not resumed. "
+                        "Restore metrics.jsonl or use a new --workdir ('metaunsup "
+                        f"export-rule --step {start}' still exports that checkpoint)")
     wd.truncate_metrics(start)
+    if start >= config.outer_steps:
+        print(f"{workdir}: already finished ({start} of {config.outer_steps} outer steps); "
+              "nothing to do", file=sys.stderr)
+        done = wd.read_metrics()
+        return done[-1] if done else {}
     root = jax.random.PRNGKey(config.seed)
     bar = tqdm(total=config.outer_steps, initial=start, disable=not progress, unit="step",
                desc=f"meta-train {config.name}", dynamic_ncols=True)
@@ -266,7 +296,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
                 rule = build_rule(config, architecture(config, group, pool.dim))
                 if s % config.arch_every == 0 and s > 0:
                     k = jax.random.fold_in(jax.random.fold_in(root, 11), s)
-                    state = state._replace(tasks=init_tasks(config, rule, state.meta_params, k, pool))
+                    state = state._replace(
+                        tasks=_init_tasks_jit(config, rule, state.meta_params, k, pool))
             t0 = time.perf_counter()
             state, metrics = _meta_step_jit(config, rule, _place(state, config.meta_batch), pool)
             record = {"step": s + 1, **_scalars(metrics)}
@@ -277,18 +308,19 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
             if config.eval_every and (s + 1) % config.eval_every == 0:
                 k = jax.random.fold_in(jax.random.fold_in(root, 13), s + 1)
                 record.update(_scalars(validate(config, rule, state.meta_params, val_pool, k)))
-            wd.append_metrics(record)
-            if (s + 1) % config.checkpoint_every == 0 or s + 1 == config.outer_steps:
-                _save(config, wd, state, rule, time.perf_counter() - t_run)
+            with WRITE_LOCK:  # a Ctrl-C (run.interrupt) waits for both writes
+                wd.append_metrics(record)
+                if (s + 1) % config.checkpoint_every == 0 or s + 1 == config.outer_steps:
+                    _save(config, wd, state, rule, time.perf_counter() - t_run)
             bar.set_postfix(loss=f"{record['meta_loss']:.4f}", acc=f"{record['episode_accuracy']:.3f}")
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
-        print(f"interrupted at step {int(state.step)}; checkpoint saved, re-run to resume",
-              file=sys.stderr)
         # Save only a state whose metrics line is written (see run.workdir).
         if rule is not None and record.get("step") == int(state.step) > start:
-            _save(config, wd, state, rule, time.perf_counter() - t_run)
+            with WRITE_LOCK:
+                _save(config, wd, state, rule, time.perf_counter() - t_run)
+        print(interrupted_message(workdir, config.outer_steps), file=sys.stderr)
         raise
     bar.close()
     return record
@@ -320,15 +352,18 @@ def validation_history(workdir: str) -> list[dict]:
             for r in wd.read_metrics() if "val_accuracy" in r]
 
 
-def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
-    """Writes the rule of one checkpoint of a meta-training run to a rule file.
+def checkpoint_rule(workdir: str, *, step: int | None = None):
+    """The rule of one kept checkpoint of a meta-training run.
 
     Selection uses the run's validation split only (never held-out data): with
     ``step=None`` the checkpoint at the step of the best ``val_accuracy`` among
     those kept; else the checkpoint at ``step``.
 
     Returns:
-      ``{"step", "val_accuracy", "path"}`` of what was written.
+      ``(config, rule, meta_params, step, val_accuracy)``: the run's config, its
+      rule (built for a placeholder network; ``dataclasses.replace(rule,
+      net=...)`` or the rule config give others), theta, the chosen step and its
+      validation accuracy (None if that step has no validation record).
     """
     from metaunsup.outer.config import config_from_dict
 
@@ -342,14 +377,25 @@ def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
     if step is None:
         candidates = [s for s in vals if s in kept]
         if not candidates:
-            raise UserError(f"{workdir}: no kept checkpoint has a validation record; pass --step "
+            raise UserError(f"{workdir}: no kept checkpoint has a validation record; pass a step "
                             f"(kept: {sorted(kept)})")
         step = max(candidates, key=lambda s: (vals[s], s))
     elif step not in kept:
         raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
     tree = wd.checkpoints.restore(step).tree
-    _write_rule(out, config, build_rule(config, MLPSpec(n_in=1, widths=(1,))),
-                tree["meta_params"], step,
-                selected_by="val_accuracy" if step in vals else "step",
-                val_accuracy=vals.get(step))
-    return {"step": step, "val_accuracy": vals.get(step), "path": str(out)}
+    rule = build_rule(config, MLPSpec(n_in=1, widths=(1,)))
+    return config, rule, tree["meta_params"], step, vals.get(step)
+
+
+def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
+    """Writes the rule of one checkpoint of a meta-training run to a rule file.
+
+    The checkpoint is chosen by :func:`checkpoint_rule` (default: best validation score).
+
+    Returns:
+      ``{"step", "val_accuracy", "path"}`` of what was written.
+    """
+    config, rule, meta_params, step, val = checkpoint_rule(workdir, step=step)
+    _write_rule(out, config, rule, meta_params, step,
+                selected_by="val_accuracy" if val is not None else "step", val_accuracy=val)
+    return {"step": step, "val_accuracy": val, "path": str(out)}
