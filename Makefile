@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) data-system
 
-# Fashion-MNIST and fonts come from Debian packages (root only; skipped otherwise).
+# Fashion-MNIST and fonts come from Debian packages (root only; skipped otherwise);
+# so does chromium, which the report's browser test drives headless.
 data-system:
 	@bash .ci/system-data.sh
+	@bash .ci/browser.sh
 
 demo: install
 	$(BIN)/metaunsup demo

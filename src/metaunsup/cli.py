@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--report", default="report", metavar="DIR",
                       help="folder for README.md, results.json and the figures")
     demo.add_argument("--json", action="store_true")
+
+    from metaunsup.studies.commands import add_parsers as add_study_parsers
+
+    add_study_parsers(sub)  # study, report
     return parser
 
 
@@ -416,7 +420,15 @@ def _demo_argv(args) -> list[str]:
 
 
 _COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,
-             "meta-train": cmd_meta_train, "export-rule": cmd_export_rule}
+             "meta-train": cmd_meta_train, "export-rule": cmd_export_rule,
+             "study": lambda a: _studies().cmd_study(a),
+             "report": lambda a: _studies().cmd_report(a)}
+
+
+def _studies():
+    from metaunsup.studies import commands
+
+    return commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,349 @@
+"""What a study is, and the runner that writes, resumes and times it.
+
+A :class:`Study` is a named list of *jobs*; each job computes one row (a method
+on one setting, over all seeds) and the runner appends that row to
+``rows.jsonl`` in the study's workdir. Layout of a workdir::
+
+    <workdir>/
+      study.json     name, settings, command, rule provenance, machine, wall time, figures
+      rows.jsonl     one JSON object per finished job (mean, 95% interval, settings, seconds)
+      *.png          the study's figures, redrawn from rows.jsonl after every run
+
+Resuming: running the same command again skips every job whose row is already
+in ``rows.jsonl`` (a line half written by a crash is dropped), so an interrupted
+study continues where it stopped. A workdir belongs to one study with one set
+of settings; another study or other settings there is a one-line error, raised
+before anything is written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from metaunsup.errors import UserError
+
+STUDY_FILE = "study.json"
+ROWS_FILE = "rows.jsonl"
+FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One row of a study.
+
+    Attributes:
+      key: JSON-ready dict naming the row (method and the setting); rows with an
+        equal key are the same job, for resuming.
+      run: ``() -> dict`` computing the row's results (``mean``, ``ci95``, ...).
+      settings: the row's exact settings (network, data, shots, steps, seeds).
+    """
+
+    key: dict
+    run: Callable[[], dict]
+    settings: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a study's functions see.
+
+    Attributes:
+      settings: the resolved settings (defaults, ``--quick``, ``--set``).
+      workdir: the study's folder.
+      rule: the rule spec given with ``--rule`` (None: the shipped rule).
+      init_rule: the spec of the rule's untrained initialisation.
+      progress: whether an outer progress bar is shown.
+    """
+
+    settings: Mapping[str, Any]
+    workdir: Path
+    rule: str | None
+    init_rule: str
+    progress: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A table for the report: a caption, column names and string cells."""
+
+    caption: str
+    columns: list[str]
+    cells: list[list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A named study.
+
+    Attributes:
+      name: registry key (``metaunsup study NAME``).
+      title: one line for listings and the report.
+      full_time: the full run's wall time on 2 CPU cores, as measured (a sentence).
+      defaults: the full study's settings (their types define what ``--set`` accepts).
+      quick: overrides for ``--quick`` (tiny settings, seconds to minutes).
+      jobs: ``Context -> list[Job]``; must not load data (it validates only).
+      figures: ``(rows, Context) -> list of file names`` written into the workdir.
+      tables: ``(rows, settings) -> list[Table]`` for the report.
+    """
+
+    name: str
+    title: str
+    full_time: str
+    defaults: Mapping[str, Any]
+    quick: Mapping[str, Any]
+    jobs: Callable[[Context], list[Job]]
+    figures: Callable[[list[dict], Context], list[str]]
+    tables: Callable[[list[dict], Mapping[str, Any]], list[Table]]
+
+
+_STUDIES: dict[str, Study] = {}
+
+
+def register_study(study: Study) -> Study:
+    """Adds ``study`` to the registry (replacing one of the same name)."""
+    for key in study.quick:
+        if key not in study.defaults:
+            raise ValueError(f"study {study.name}: quick setting {key!r} has no default")
+    _STUDIES[study.name] = study
+    return study
+
+
+def study_names() -> list[str]:
+    return sorted(_STUDIES)
+
+
+def get_study(name: str) -> Study:
+    try:
+        return _STUDIES[name]
+    except KeyError:
+        raise UserError(f"unknown study {name!r}; choose one of {', '.join(study_names())}") \
+            from None
+
+
+# ----------------------------------------------------------------------------- settings
+
+def _cast(key: str, default: Any, value: Any) -> Any:
+    """``value`` (a string from the command line, or a Python value) as ``default``'s type."""
+    def one(kind, v):
+        if isinstance(v, str):
+            v = v.strip()
+        try:
+            if kind is bool:
+                if isinstance(v, bool):
+                    return v
+                if str(v).lower() in ("true", "1", "yes"):
+                    return True
+                if str(v).lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError
+            if kind is int:
+                if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+                    raise ValueError
+                return int(v)
+            if kind is float:
+                return float(v)
+            return str(v)
+        except ValueError:
+            raise UserError(f"setting {key}: expected {kind.__name__}, got {v!r}") from None
+
+    if isinstance(default, (list, tuple)):
+        kind = type(default[0]) if default else str
+        items = value.split(",") if isinstance(value, str) else list(value)
+        items = [i for i in items if not (isinstance(i, str) and not i.strip())]
+        return [one(kind, i) for i in items]
+    if default is None:
+        return None if value in (None, "", "none", "None") else str(value)
+    return one(type(default), value)
+
+
+def resolve_settings(study: Study, *, quick: bool = False,
+                     overrides: Mapping[str, Any] | None = None) -> dict:
+    """Defaults, then ``study.quick`` (if ``quick``), then ``overrides``, type-checked."""
+    settings = dict(study.defaults)
+    if quick:
+        settings.update(study.quick)
+    for key, value in (overrides or {}).items():
+        if key not in study.defaults:
+            raise UserError(f"study {study.name} has no setting {key!r}; its settings: "
+                            f"{', '.join(sorted(study.defaults))}")
+        settings[key] = _cast(key, study.defaults[key], value)
+    for key in ("seeds", "steps", "shots", "batch_size", "max_test"):
+        if key in settings and (not isinstance(settings[key], int) or settings[key] <= 0):
+            raise UserError(f"setting {key} must be a positive integer, got {settings[key]!r}")
+    return settings
+
+
+def seed_list(settings: Mapping[str, Any]) -> list[int]:
+    first = int(settings.get("first_seed", 0))
+    return list(range(first, first + int(settings["seeds"])))
+
+
+# ----------------------------------------------------------------------------- files
+
+def read_rows(workdir: str | os.PathLike) -> list[dict]:
+    """The complete rows of ``rows.jsonl`` (a torn last line is ignored)."""
+    path = Path(workdir) / ROWS_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _drop_torn_line(path: Path) -> None:
+    """Truncates ``path`` after its last newline (a crash may leave half a line)."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def read_study(workdir: str | os.PathLike) -> dict | None:
+    path = Path(workdir) / STUDY_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise UserError(f"{path}: not valid JSON; move it away to start the study afresh") \
+            from None
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_json_default) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(x):
+    import numpy as np
+
+    if isinstance(x, (np.floating, np.integer, np.bool_)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def row_key(key: Mapping) -> str:
+    return json.dumps(key, sort_keys=True, default=_json_default)
+
+
+def machine() -> dict:
+    """The machine a study ran on: CPU, cores, platform, Python, JAX and its devices."""
+    import jax
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "platform": platform.platform(),
+            "python": platform.python_version(), "jax": jax.__version__,
+            "devices": [str(d) for d in jax.devices()]}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------------- runner
+
+def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
+              quick: bool = False, overrides: Mapping[str, Any] | None = None,
+              progress: bool = True, command: Sequence[str] | None = None) -> list[dict]:
+    """Runs (or resumes) study ``name`` in ``workdir``; returns all its rows.
+
+    Args:
+      name: a registered study (:func:`study_names`).
+      workdir: its folder (created); re-running resumes it.
+      rule: rule spec for the ``rule`` method (a rule file, ``random-init``, ...;
+        None: the shipped rule).
+      quick: use the study's tiny settings.
+      overrides: setting -> value (strings are parsed as the default's type).
+      progress: show a progress bar with ETA over the study's jobs.
+      command: the command line recorded in ``study.json``.
+
+    Returns:
+      Every row in ``rows.jsonl`` after the run, in file order.
+    """
+    from metaunsup.studies.methods import init_rule_spec, rule_provenance
+
+    study = get_study(name)
+    settings = resolve_settings(study, quick=quick, overrides=overrides)
+    provenance = rule_provenance(rule)  # a bad rule fails here, before any write
+    init_rule = init_rule_spec(rule)
+    path = Path(workdir)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a directory")
+    ctx = Context(settings=settings, workdir=path, rule=rule, init_rule=init_rule,
+                  progress=progress)
+    jobs = study.jobs(ctx)  # validates names and sizes, loads nothing
+    identity = {"study": name, "settings": settings, "rule": rule, "init_rule": init_rule}
+    old = read_study(path)
+    if old is not None:
+        changed = [k for k, v in identity.items() if old.get(k) != json.loads(row_key(v))]
+        if changed:
+            raise UserError(f"{path} holds study {old.get('study')!r} with other "
+                            f"{', '.join(changed)}; use another --workdir")
+    path.mkdir(parents=True, exist_ok=True)
+    info = {"format": FORMAT, **identity, "title": study.title, "full_time": study.full_time,
+            "command": list(command) if command else None, "rule_provenance": provenance,
+            "machine": machine(), "started": (old or {}).get("started", _now()),
+            "figures": (old or {}).get("figures", [])}
+    _write_json(path / STUDY_FILE, info)
+
+    _drop_torn_line(path / ROWS_FILE)
+    done = {row_key(r["key"]) for r in read_rows(path) if "key" in r}
+    todo = [j for j in jobs if row_key(j.key) not in done]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="row",
+                   desc=f"study {name}", file=sys.stderr)
+    try:
+        with open(path / ROWS_FILE, "a", encoding="utf-8") as f:
+            for job in todo:
+                if bar is not None:
+                    bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in job.key.items()))
+                start = time.perf_counter()
+                result = job.run()
+                row = {"key": job.key, **job.key, **result, "settings": job.settings,
+                       "seconds": round(time.perf_counter() - start, 3),
+                       "finished": _now()}
+                f.write(json.dumps(row, default=_json_default) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    rows = read_rows(path)
+    info["figures"] = study.figures(rows, ctx)
+    info["rows"] = len(rows)
+    info["wall_seconds"] = round(sum(float(r.get("seconds", 0.0)) for r in rows), 1)
+    info["finished"] = _now()
+    _write_json(path / STUDY_FILE, info)
+    return rows

@@ -1,0 +1,95 @@
+"""The ``study`` and ``report`` subcommands (parsers and handlers; :mod:`metaunsup.cli` dispatches).
+
+Examples::
+
+    metaunsup study widths --workdir studies/widths            # full study; rerun resumes
+    metaunsup study text --quick --workdir /tmp/text --set vocab_size=500
+    metaunsup report studies/* report --out study_report        # index.html + README.md
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from metaunsup.errors import UserError
+
+
+def _listing() -> str:
+    from metaunsup.studies import get_study, study_names
+
+    lines = ["studies (full-run time on 2 CPU cores):"]
+    for name in study_names():
+        st = get_study(name)
+        lines.append(f"  {name:<15} {st.title}; {st.full_time}")
+    return "\n".join(lines)
+
+
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def add_parsers(sub) -> None:
+    """Adds ``study`` and ``report`` to the CLI's subparsers ``sub``."""
+    from metaunsup.studies import study_names
+
+    st = sub.add_parser("study", help="run (or resume) one of the paper's generalisation "
+                                      "studies in WORKDIR", epilog=_listing(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    st.add_argument("name", choices=study_names(), metavar="NAME",
+                    help=f"one of {', '.join(study_names())}")
+    st.add_argument("--workdir", required=True,
+                    help="folder for study.json, rows.jsonl and figures; rerunning resumes")
+    st.add_argument("--rule", metavar="R",
+                    help="rule for the 'rule' method: a rule file or spec (default: shipped)")
+    st.add_argument("--quick", action="store_true", help="tiny settings (seconds to minutes)")
+    st.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",
+                    dest="settings", help="override a setting (lists comma-separated), "
+                                          "repeatable; e.g. widths=32,64 seeds=3")
+    st.add_argument("--no-progress", dest="progress", action="store_false")
+
+    rp = sub.add_parser("report", help="one self-contained HTML page (and Markdown) from "
+                                       "study workdirs and demo reports")
+    rp.add_argument("dirs", nargs="+", metavar="DIR",
+                    help="study workdirs (study.json) or demo report folders (results.json)")
+    rp.add_argument("--out", default="study_report", metavar="DIR",
+                    help="writes DIR/index.html, DIR/README.md and DIR/images/")
+    rp.add_argument("--title", default="metaunsup studies")
+
+
+def cmd_study(args) -> int:
+    from metaunsup.studies import get_study, run_study
+
+    study = get_study(args.name)
+    overrides = dict(args.settings)
+    words = ["metaunsup", "study", args.name, "--workdir", args.workdir]
+    if args.rule:
+        words += ["--rule", args.rule]
+    if args.quick:
+        words.append("--quick")
+    for k, v in args.settings:
+        words += ["--set", f"{k}={v}"]
+    if args.progress:
+        print(f"study {args.name}: {study.title}. Full run: {study.full_time}.",
+              file=sys.stderr, flush=True)
+    rows = run_study(args.name, args.workdir, rule=args.rule, quick=args.quick,
+                     overrides=overrides, progress=args.progress, command=words)
+    print(f"{len(rows)} rows in {args.workdir}/rows.jsonl; figures and study.json beside it "
+          f"(render with: metaunsup report {shlex.quote(args.workdir)})", flush=True)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from metaunsup.studies.report import render
+
+    html, md = render(args.dirs, args.out, title=args.title)
+    print(f"wrote {html} and {md}", flush=True)
+    return 0
+
+
+def check_dirs(dirs) -> None:
+    if not dirs:
+        raise UserError("report needs at least one folder")
