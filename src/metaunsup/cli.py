@@ -60,6 +60,9 @@ def _option(text: str) -> tuple[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metaunsup",
                      description="Meta-learned unsupervised learning rules: evaluation tools.")
+    parser.add_argument("--no-compile-cache", action="store_true",
+                        help="do not use JAX's persistent compilation cache (default folder "
+                             "~/.cache/metaunsup/jax; see metaunsup.run.compile_cache)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     ev = sub.add_parser("evaluate", help="few-shot probe accuracy of representation methods",
@@ -435,6 +438,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point. Returns the exit status (0 ok, 2 bad input)."""
     try:
         args = build_parser().parse_args(argv)
+        from metaunsup.run.compile_cache import enable
+
+        enable(disabled=args.no_compile_cache)  # before any JAX computation
         return _COMMANDS[args.command](args)
     except UserError as e:
         msg = " ".join(str(e).split())  # one line, whatever the message held
