@@ -116,11 +116,11 @@ def test_text_rows_and_the_shared_features_match_evaluate(studies):
         (m, k) for m in ("rule", "random", "raw", "pca") for k in (2, 8)}
     for r in rows:
         _check_row(r)
-        assert r["settings"]["dataset_options"] == {"vocab_size": 40}
+        assert r["settings"]["dataset_options"] == {"vocab_size": 196}
     by = {(r["method"], r["shots"]): r for r in rows}
     # The 8-shot row reuses the 2-shot row's trained networks; it must equal a fresh run.
-    ds = load("movie_reviews", vocab_size=40, max_train=512)
-    fresh = evaluate("rule", ds, spec=MLPSpec(n_in=40, widths=(8, 4)), shots=8, seeds=[0, 1],
+    ds = load("movie_reviews", vocab_size=196, max_train=512)
+    fresh = evaluate("rule", ds, spec=MLPSpec(n_in=196, widths=(8, 4)), shots=8, seeds=[0, 1],
                      config=ProbeConfig(max_test=200), options={"steps": 10, "batch_size": 32})
     assert list(fresh.accuracies) == by["rule", 8]["accuracies"]
     assert by["rule", 2]["accuracies"] != by["random", 2]["accuracies"]

@@ -139,14 +139,15 @@ def _errors(events: list[dict]) -> list[str]:
     return out
 
 
-def open_page(page, *, screenshot=None, width: int = 1200, timeout: float = 30.0,
-              binary: str | None = None) -> dict:
+def open_page(page, *, screenshot=None, width: int = 1200, max_height: int | None = None,
+              timeout: float = 30.0, binary: str | None = None) -> dict:
     """Loads ``page`` (a file) in headless Chromium and inspects it.
 
     Args:
       page: path of an HTML file.
       screenshot: if given, a PNG of the whole page is written there.
       width: viewport width in CSS pixels.
+      max_height: crop the screenshot to the top this many CSS pixels (None: whole page).
       timeout: seconds for the whole session.
       binary: the Chromium executable (default: :func:`find_chromium`).
 
@@ -178,8 +179,11 @@ def open_page(page, *, screenshot=None, width: int = 1200, timeout: float = 30.0
                              session=sid)["result"].get("value")
             if screenshot is not None:
                 size = cdp.call("Page.getLayoutMetrics", session=sid)["cssContentSize"]
+                height = int(size["height"]) + 1
+                if max_height:
+                    height = min(height, int(max_height))
                 cdp.call("Emulation.setDeviceMetricsOverride",
-                         {"width": width, "height": int(size["height"]) + 1,
+                         {"width": width, "height": height,
                           "deviceScaleFactor": 1, "mobile": False}, session=sid)
                 shot = cdp.call("Page.captureScreenshot", {"format": "png",
                                                            "captureBeyondViewport": True},

@@ -58,6 +58,11 @@ def add_parsers(sub) -> None:
     rp.add_argument("--out", default="study_report", metavar="DIR",
                     help="writes DIR/index.html, DIR/README.md and DIR/images/")
     rp.add_argument("--title", default="metaunsup studies")
+    rp.add_argument("--screenshot", metavar="PNG",
+                    help="also open the page in headless Chromium, check it (console errors, "
+                         "images) and save a screenshot of its top")
+    rp.add_argument("--screenshot-height", type=int, default=2400, metavar="PX",
+                    help="screenshot height in CSS pixels (0: the whole page)")
 
 
 def cmd_study(args) -> int:
@@ -87,9 +92,18 @@ def cmd_report(args) -> int:
 
     html, md = render(args.dirs, args.out, title=args.title)
     print(f"wrote {html} and {md}", flush=True)
+    if args.screenshot:
+        from metaunsup.studies.browser import find_chromium, open_page
+
+        if find_chromium() is None:
+            raise UserError("--screenshot needs chromium (Debian: apt-get install chromium)")
+        res = open_page(html, screenshot=args.screenshot,
+                        max_height=args.screenshot_height or None, timeout=60)
+        broken = [i["alt"] for i in res["images"] if not i["width"] or not i["height"]]
+        print(f"chromium: {len(res['images'])} images, {len(broken)} not rendered "
+              f"{broken or ''}; {len(res['errors'])} console errors {res['errors'] or ''}; "
+              f"screenshot {args.screenshot}", flush=True)
+        if broken or res["errors"]:
+            return 1
     return 0
 
-
-def check_dirs(dirs) -> None:
-    if not dirs:
-        raise UserError("report needs at least one folder")

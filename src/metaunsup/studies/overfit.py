@@ -166,7 +166,7 @@ register_study(Study(
               "vocab_size": 1000, "shots": 10, "text_shots": 100, "seeds": 5, "first_seed": 0,
               "steps": 1000, "batch_size": 128, "max_test": 2000, "max_train": 0,
               "widths": [128, 128, 128, 128, 32]},
-    quick={"checkpoints": False, "vocab_size": 40, "shots": 2, "text_shots": 8, "seeds": 2,
+    quick={"checkpoints": False, "vocab_size": 196, "shots": 2, "text_shots": 8, "seeds": 2,
            "steps": 10, "batch_size": 32, "max_test": 200, "max_train": 512,
            "widths": [8, 4]},
     jobs=_jobs, figures=_figures, tables=_tables))
