@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                     help="override a config field (dotted for sections), repeatable")
     mt.add_argument("--no-progress", dest="progress", action="store_false")
+    mt.add_argument("--allow-config-change", action="store_true",
+                    help="resume WORKDIR although its config.json differs (the old one is "
+                         "kept as config.previous-<n>.json)")
 
     ex = sub.add_parser("export-rule", help="write one checkpoint of a meta-training run as a "
                                             "rule file (default: best validation accuracy)")
@@ -286,11 +289,13 @@ def cmd_meta_train(args) -> int:
     from metaunsup.outer.config import load_config
     from metaunsup.outer.trainer import meta_train
 
+    from metaunsup.run.interrupt import exit_on_sigint, interrupted_message
+
     config = load_config(args.config, args.overrides)
-    try:
-        record = meta_train(config, args.workdir, progress=args.progress)
-    except KeyboardInterrupt:
-        return 130
+    # Ctrl-C: print what the workdir holds and exit 130 at once, never mid-write.
+    with exit_on_sigint(lambda: interrupted_message(args.workdir, config.outer_steps)):
+        record = meta_train(config, args.workdir, progress=args.progress,
+                            allow_config_change=args.allow_config_change)
     print(json.dumps(record), flush=True)
     return 0
 

@@ -125,20 +125,74 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes ``data`` to ``path`` so that readers see the old file or the new one."""
+def check_writable(path: str | os.PathLike, *, directory: bool = False) -> Path:
+    """Raises a one-line :class:`UserError` unless ``path`` can be created or written.
+
+    Checks, without writing anything, that an existing ``path`` has the right
+    kind (file or ``directory``), that its nearest existing ancestor is a
+    directory (not a file) and that it is writable. Writing can still fail
+    later (a full disk, a pseudo file system); :func:`make_dirs` and
+    :func:`atomic_write_bytes` report that as one line too.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.exists():
+        if directory and not path.is_dir():
+            raise UserError(f"{path}: exists and is not a directory")
+        if not directory and path.is_dir():
+            raise UserError(f"{path}: is a directory, expected a file path")
+    base = path if directory and path.is_dir() else path.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise UserError(f"{path}: cannot be created because {base} is a file")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot write there ({base} is not writable)")
+    return path
+
+
+def _write_error(path: Path, e: OSError) -> UserError:
+    reason = _one_line(e.strerror or e)
+    if isinstance(e, (NotADirectoryError, FileExistsError)):
+        reason = "a component of the path is a file"
+    return UserError(f"{path}: cannot write ({reason})")
+
+
+def make_dirs(path: str | os.PathLike) -> Path:
+    """``mkdir -p`` with a one-line :class:`UserError` (not an OSError traceback) on failure."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if path.exists() and not path.is_dir():
+            raise UserError(f"{path}: exists and is not a directory") from None
+        raise _write_error(path, e) from None
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` so that readers see the old file or the new one.
+
+    Raises:
+      UserError: the file cannot be written (one line: a parent is a file, a
+        read-only or full file system, ...).
+    """
+    path = Path(path)
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _write_error(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from None
         raise
     with contextlib.suppress(OSError):  # make the rename durable (POSIX)
         dir_fd = os.open(path.parent, os.O_RDONLY)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from metaunsup.errors import UserError
-from metaunsup.run.checkpoint import CheckpointManager, Restored, atomic_write_bytes, dumps_json
+from metaunsup.run.checkpoint import (CheckpointManager, Restored, atomic_write_bytes,
+                                      check_writable, dumps_json, make_dirs)
 from metaunsup.types import PyTree
 
 
@@ -61,13 +62,14 @@ class Workdir:
     def __init__(self, path: str | os.PathLike, *, create: bool = True, keep: int = 3):
         self.path = Path(path)
         if not self.path.is_dir():
-            if not create:
-                raise UserError(f"{self.path}: no such run directory")
             if self.path.exists():
                 raise UserError(f"{self.path}: exists and is not a directory")
+            if not create:
+                raise UserError(f"{self.path}: no such run directory")
         if create:
+            check_writable(self.path, directory=True)
             for d in (self.path, self.checkpoint_dir, self.eval_dir, self.report_dir):
-                d.mkdir(parents=True, exist_ok=True)
+                make_dirs(d)
         self.checkpoints = CheckpointManager(self.checkpoint_dir, keep=keep)
         self._metrics_clean = False
 
@@ -106,24 +108,47 @@ class Workdir:
         except (OSError, ValueError) as e:
             raise UserError(f"{self.config_path}: not readable JSON ({e})") from None
 
+    def check_config(self, config: Mapping, *, allow_change: bool = False) -> bool:
+        """Whether ``config`` differs from the stored one; writes nothing.
+
+        Raises:
+          UserError: it differs and ``allow_change`` is False (the message
+            lists where, and how to proceed).
+        """
+        new = _normalise(dict(config))
+        old = self.read_config()
+        if old is None or old == new:
+            return old is None
+        if not allow_change:
+            diff = _differences(old, new)
+            shown = ", ".join(diff[:5]) + (f" (+{len(diff) - 5} more)" if len(diff) > 5 else "")
+            raise UserError(f"{self.config_path}: this run was started with a different "
+                            f"config (differs at {shown}); use a new --workdir, or continue "
+                            "this run under the new config with --allow-config-change (the "
+                            "old config is kept as config.previous-<n>.json)")
+        return True
+
     def write_config(self, config: Mapping, *, allow_change: bool = False) -> None:
         """Writes ``config.json`` once; later calls must pass the same config.
+
+        With ``allow_change`` a different stored config is first copied to
+        ``config.previous-<n>.json`` (n = 1, 2, ...) and then replaced.
 
         Raises:
           UserError: a different configuration is already stored and
             ``allow_change`` is False (the message lists where they differ).
         """
+        if not self.check_config(config, allow_change=allow_change):
+            return
         new = _normalise(dict(config))
-        old = self.read_config()
-        if old is not None and old != new and not allow_change:
-            diff = _differences(old, new)
-            shown = ", ".join(diff[:5]) + (f" (+{len(diff) - 5} more)" if len(diff) > 5 else "")
-            raise UserError(f"{self.config_path}: this run was started with a different "
-                            f"config (differs at {shown}); use a new run directory or allow "
-                            "the change explicitly")
-        if old != new:
-            atomic_write_bytes(self.config_path,
-                               (dumps_json(new, indent=2, sort_keys=True) + "\n").encode())
+        if self.config_path.exists():
+            n = 1
+            while (self.path / f"config.previous-{n}.json").exists():
+                n += 1
+            atomic_write_bytes(self.path / f"config.previous-{n}.json",
+                               self.config_path.read_bytes())
+        atomic_write_bytes(self.config_path,
+                           (dumps_json(new, indent=2, sort_keys=True) + "\n").encode())
 
     # Metrics.
     def _read_lines(self) -> tuple[list[str], bool]:
@@ -186,6 +211,11 @@ class Workdir:
         atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in keep).encode())
         self._metrics_clean = True
         return len(parsed) - len(keep)
+
+    def missing_steps(self, step: int) -> list[int]:
+        """Steps ``1..step`` that have no record in ``metrics.jsonl`` (for a resume at ``step``)."""
+        have = {r.get("step") for r in self.read_metrics()} if step > 0 else set()
+        return [s for s in range(1, step + 1) if s not in have]
 
     # Resuming.
     def resume(self, template: PyTree | None = None) -> Restored | None:
