@@ -2,73 +2,47 @@
 
 Curated API (everything else lives in the subpackages named in README.md)::
 
-    rule = metaunsup.load_rule()                  # shipped rule, or load_rule(path)
-    params = metaunsup.train(rule, x, widths=(128, 128, 128, 128, 32), steps=1000)
-    feats = metaunsup.features(params, x)         # [N, top width]
+    rule = metaunsup.load_rule()                  # shipped rule, a file, "oja", "random-init"
+    net = metaunsup.train(rule, x, widths=(128, 128, 128, 128, 32), steps=1000)
+    feats = metaunsup.features(net, x)            # [N, top width]
+    metaunsup.save_network("net.safetensors", net); net = metaunsup.load_network(...)
+
+    # optax style: a rule is a pure init/update pair over the network pytree
+    net = metaunsup.init_network(196, (128, 32), key=jax.random.PRNGKey(0))
+    state = rule.init(net)
+    net, state, metrics = jax.jit(rule.update)(net, state, x_batch, key)
+
+Importing ``metaunsup`` imports no JAX; each name loads its module on first use.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import importlib
 
 __version__ = "0.1.0"
 
-
-def load_rule(path=None, *, seed: int = 0):
-    """Loads a rule file (default: the shipped rule); see :mod:`metaunsup.rules.loading`."""
-    from metaunsup.rules.loading import load_rule as _load
-
-    return _load(path, seed=seed)
-
-
-class TrainedNetwork:
-    """A base network trained by a rule: its spec, params and BN reference batch."""
-
-    def __init__(self, spec, params, reference):
-        self.spec, self.params, self.reference = spec, params, reference
-
-
-def train(rule, x, *, widths: Sequence[int] = (128, 128, 128, 128, 32), activation: str = "relu",
-          steps: int = 1000, batch_size: int = 128, seed: int = 0,
-          progress: bool = True) -> TrainedNetwork:
-    """Trains a fresh base network on the unlabeled array ``x`` [N, D] with ``rule``.
-
-    Args:
-      rule: a :class:`~metaunsup.rules.loading.LoadedRule` (from :func:`load_rule`).
-      x: unlabeled data, [N, D], values roughly in [0, 1]; NaN/Inf are rejected.
-      widths: base network widths, bottom to top.
-      activation: its nonlinearity.
-      steps: inner steps.
-      batch_size: examples per step.
-      seed: seeds the network's initialisation and the minibatch order.
-      progress: show a progress bar.
-    """
-    import jax
-    import numpy as np
-
-    from metaunsup.errors import check_array
-    from metaunsup.eval.features import reference_batch
-    from metaunsup.inner.train import train as _train
-    from metaunsup.models import MLPSpec
-
-    x = check_array(x, name="x", ndim=2).astype(np.float32)
-    spec = MLPSpec(n_in=int(x.shape[1]), widths=tuple(widths), activation=activation)
-    result = _train(rule.for_net(spec), rule.meta_params, x, steps=steps,
-                    batch_size=min(batch_size, len(x)), key=jax.random.PRNGKey(seed),
-                    progress=progress)
-    return TrainedNetwork(spec, result.params, reference_batch(x, seed=seed))
+_EXPORTS = {
+    "load_rule": "metaunsup.rules.loading",
+    "LoadedRule": "metaunsup.rules.loading",
+    "RuleState": "metaunsup.rules.loading",
+    "train": "metaunsup.api",
+    "features": "metaunsup.api",
+    "TrainInfo": "metaunsup.api",
+    "Network": "metaunsup.network",
+    "init_network": "metaunsup.network",
+    "save_network": "metaunsup.network",
+    "load_network": "metaunsup.network",
+    "UserError": "metaunsup.errors",
+}
 
 
-def features(network: TrainedNetwork, x):
-    """Top-layer features [N, widths[-1]] of ``x`` (BN statistics of the training data)."""
-    import numpy as np
-
-    from metaunsup.errors import check_array
-    from metaunsup.eval.features import map_features
-    from metaunsup.models import bn_stats
-
-    x = check_array(x, name="x", ndim=2).astype(np.float32)
-    stats = bn_stats(network.params, network.reference, network.spec)
-    return map_features(network.params, x, network.spec, stats)
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'metaunsup' has no attribute {name!r}")
 
 
-__all__ = ["TrainedNetwork", "features", "load_rule", "train"]
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

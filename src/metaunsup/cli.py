@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _max_test(text: str) -> int | None:
-    if text.strip().lower() in ("all", "0"):
+    if text.strip().lower() == "all":
         return None
     try:
         return check_positive_int(text, name="--max-test")
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="few-shot probe accuracy of representation methods",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ev.add_argument("--method", required=True,
+    ev.add_argument("--methods", "--method", dest="method", required=True,
                     help="method name or comma-separated list, e.g. raw,pca,random")
     src = ev.add_mutually_exclusive_group(required=True)
     src.add_argument("--dataset", help="registered dataset name (see 'metaunsup datasets')")
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--rule", metavar="PATH", help="rule checkpoint, for the 'rule' method")
     ev.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                     help="extra method option, repeatable (e.g. whiten=true for pca)")
-    ev.add_argument("--curve", type=int, metavar="M",
+    ev.add_argument("--curve-every", "--curve", dest="curve", type=int, metavar="M",
                     help="method 'rule' only: probe accuracy every M inner steps")
     ev.add_argument("--json", action="store_true", help="one JSON object per method and line")
 
@@ -150,8 +150,8 @@ _HEADER = f"{'method':<12} {'dataset':<15} {'res':>4} {'shots':>5} {'seeds':>5} 
 
 
 def _row(rec: dict) -> str:
-    ci = "nan" if rec["ci95"] is None else f"{rec['ci95']:.2f}"
-    acc = f"{rec['mean']:.2f} ± {ci}"
+    acc = (f"{rec['mean']:.2f} (1 seed)" if rec["ci95"] is None  # no interval from one seed
+           else f"{rec['mean']:.2f} ± {rec['ci95']:.2f}")
     res = "-" if rec["resolution"] is None else str(rec["resolution"])
     return (f"{rec['method']:<12} {rec['dataset']:<15} {res:>4} {rec['shots']:>5} "
             f"{len(rec['seeds']):>5} {acc:>15} {rec['seconds']:>7.1f}")
@@ -221,17 +221,23 @@ def cmd_evaluate(args) -> int:
     shots = check_positive_int(args.shots, name="--shots")
     n_seeds = check_positive_int(args.seeds, name="--seeds")
     widths = parse_widths(args.widths)
-    options = dict(args.option)
+    from metaunsup.eval.options import check_options
+
+    if args.first_seed < 0:
+        raise UserError(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.rule is not None and "rule" not in methods:
+        raise UserError("--rule applies to the method 'rule', which --method does not list")
+    options = check_options(methods, dict(args.option))
     for key in ("steps", "rule"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if "steps" in options:
         check_positive_int(options["steps"], name="--steps")
     if args.curve is not None:
-        check_positive_int(args.curve, name="--curve")
+        check_positive_int(args.curve, name="--curve-every")
         flat = [m for m in methods if get_method(m).train is None]
         if flat:
-            raise UserError(f"--curve applies to methods that train; {', '.join(flat)} "
+            raise UserError(f"--curve-every applies to methods that train; {', '.join(flat)} "
                             "do not")
     if args.data is not None:
         from metaunsup.eval.userdata import load_npz
@@ -241,6 +247,12 @@ def cmd_evaluate(args) -> int:
         dataset = load_npz(args.data)
     else:
         dataset = _load_dataset(args.dataset, args.resolution)
+    if "rule" in methods:  # a bad rule file fails here, before the table's header
+        from metaunsup.models import MLPSpec
+        from metaunsup.rules.loading import load_rule
+
+        load_rule(args.rule).for_net(MLPSpec(n_in=int(dataset.x_train.shape[1]),
+                                             widths=widths, activation=args.activation))
     seeds = list(range(args.first_seed, args.first_seed + n_seeds))
     if args.curve is not None:
         return run_curve(methods, dataset, resolution=_resolution_of(dataset, args.resolution),
@@ -279,7 +291,7 @@ def run_curve(methods, dataset, *, resolution, widths, activation, shots, seeds,
                    "shots": shots, "seeds": list(seeds), "step": int(step), "mean": mean,
                    "ci95": ci, "accuracies": [a[i] for a in curve.accuracies],
                    "options": options}
-            ci_text = "  nan" if ci is None else f"{ci:5.2f}"
+            ci_text = "  n/a" if ci is None else f"{ci:5.2f}"  # one seed: no interval
             print(json.dumps(rec) if as_json else f"{step:>7} {mean:>8.2f} ± {ci_text}",
                   flush=True)
     return 0
@@ -353,11 +365,18 @@ def cmd_demo(args) -> int:
         get_method(m)
     options: dict[str, Any] = {"progress": not args.json}
     rule_note = "no rule"
+    if args.rule is not None and "rule" not in methods:
+        raise UserError("--rule applies to the method 'rule', which --methods does not list")
+    from metaunsup.run.checkpoint import check_writable
+
+    check_writable(args.report, directory=True)
     if "rule" in methods:
         if args.rule is None and not shipped_rule_path().is_file():
             methods.remove("rule")
         else:
-            header = load_rule(args.rule).header  # a bad rule file fails here, before any work
+            loaded = load_rule(args.rule)  # a bad rule file fails here, before any work
+            loaded.for_net(MLPSpec(n_in=resolution * resolution, widths=widths))
+            header = loaded.header
             if args.rule is not None:
                 options["rule"] = args.rule
             prov = header.get("provenance", {})

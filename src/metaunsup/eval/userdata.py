@@ -2,8 +2,10 @@
 
 The file holds four arrays: ``x_train`` [N, D] or [N, H, W], ``y_train`` [N],
 ``x_test`` [M, D] or [M, H, W], ``y_test`` [M]. Images are flattened; ``uint8``
-inputs are scaled to [0, 1]; float inputs are used as given. Labels must be
-integers ``0..C-1``. Anything else is a one-line :class:`UserError`.
+inputs are scaled to [0, 1]; float inputs are used as given (:func:`as_inputs`,
+which the Python API and ``--data X.npy`` use too). Labels must be integers
+``0..C-1``, and every test label must occur in the training split. Anything
+else is a one-line :class:`UserError`.
 """
 from __future__ import annotations
 
@@ -18,13 +20,24 @@ from metaunsup.errors import UserError, check_array
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def _inputs(arr, name: str) -> np.ndarray:
-    if np.asarray(arr).ndim not in (2, 3):
+def as_inputs(arr, name: str = "x") -> np.ndarray:
+    """A user's inputs as float32 [N, D]: the one conversion every entry point uses.
+
+    ``arr`` is [N, D] or [N, H, W] (flattened); ``uint8`` values are scaled to
+    [0, 1], other numbers are used as given. Empty, non-numeric or non-finite
+    arrays are a one-line :class:`UserError`.
+    """
+    if isinstance(arr, (str, bytes)) or np.asarray(arr).ndim not in (2, 3):
         raise UserError(f"{name}: expected a rank-2 [N, D] or rank-3 [N, H, W] array, "
-                        f"got shape {np.shape(arr)}")
+                        f"got {type(arr).__name__} of shape {np.shape(arr)}")
     x = check_array(arr, name=name)
+    if x.size == 0:
+        raise UserError(f"{name}: the array is empty (shape {x.shape})")
     scale = 255.0 if x.dtype == np.uint8 else 1.0
-    return (x.reshape(x.shape[0], -1).astype(np.float32) / scale)
+    return x.reshape(x.shape[0], -1).astype(np.float32) / np.float32(scale)
+
+
+_inputs = as_inputs
 
 
 def _labels(arr, name: str) -> np.ndarray:
@@ -67,6 +80,10 @@ def load_npz(path: str | Path) -> Dataset:
     for x, y, split in ((x_train, y_train, "train"), (x_test, y_test, "test")):
         if x.shape[0] != y.shape[0] or x.shape[0] == 0:
             raise UserError(f"{split} split: {x.shape[0]} inputs but {y.shape[0]} labels")
+    unseen = sorted(set(np.unique(y_test).tolist()) - set(np.unique(y_train).tolist()))
+    if unseen:
+        raise UserError(f"y_test has label(s) {unseen[:5]} that y_train lacks; a probe fitted "
+                        "on the training labels can never predict them")
     shape = tuple(raw["x_train"].shape[1:]) if raw["x_train"].ndim == 3 else None
     return Dataset(
         name=path.stem, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,

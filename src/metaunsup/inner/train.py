@@ -74,8 +74,9 @@ def segments(steps: int, curve_every: int | None, chunk: int) -> Iterator[tuple[
 def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batch_size: int,
           key: PRNGKey, curve_every: int | None = None,
           probe_fn: Callable[[Params], Any] | None = None, chunk: int = 50,
-          progress: bool = False, inner_state: InnerState | None = None) -> TrainResult:
-    """Trains a fresh base network (``rule.net``) with ``rule`` for ``steps`` steps.
+          progress: bool = False, inner_state: InnerState | None = None,
+          params: Params | None = None) -> TrainResult:
+    """Trains a base network (``rule.net``, fresh by default) with ``rule`` for ``steps`` steps.
 
     Args:
       rule: the update rule (its ``net`` must take ``data_x.shape[1]`` inputs).
@@ -92,6 +93,8 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
       chunk: steps per ``lax.scan`` call; bounds device memory.
       progress: show a tqdm progress bar (rate and ETA).
       inner_state: continue from this state instead of a fresh network.
+      params: start from this base network (its rule state is initialised as
+        for a fresh one: same keys) instead of freshly drawn parameters.
 
     Returns:
       A :class:`TrainResult`.
@@ -114,6 +117,10 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
     k_init, k_data = jax.random.split(key)
     if inner_state is None:
         inner_state = init_inner_state(rule, meta_params, key=k_init)
+        if params is not None:  # the keys init_inner_state uses for the rule state
+            _, k_state, _ = jax.random.split(k_init, 3)
+            inner_state = inner_state._replace(
+                params=params, rule_state=rule.init_state(meta_params, params, key=k_state))
     seed = int(jax.random.randint(k_data, (), 0, np.iinfo(np.int32).max))
     batches = batch_indices(data.shape[0], batch_size, seed)
 

@@ -66,8 +66,11 @@ class MLPSpec:
 
 def parse_widths(text: str) -> tuple[int, ...]:
     """Parses "128,128,32" into a tuple, with a one-line error on bad input."""
+    parts = str(text).split(",")
+    if any(not t.strip() for t in parts):  # "128,,32" is a typo, not [128, 32]
+        raise UserError(f"widths must be comma-separated integers with none empty, got {text!r}")
     try:
-        widths = tuple(int(t) for t in str(text).split(",") if t.strip())
+        widths = tuple(int(t) for t in parts)
     except ValueError:
         raise UserError(f"widths must be comma-separated integers, got {text!r}") from None
     if not widths or any(w <= 0 for w in widths):

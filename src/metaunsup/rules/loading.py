@@ -4,6 +4,17 @@ A rule file (:mod:`metaunsup.run.rulefile`: safetensors arrays + a JSON header,
 never pickle) stores ``meta_params`` and the rule's name and configuration;
 :class:`LoadedRule` pairs them so that ``loaded.for_net(spec)`` gives an
 :class:`~metaunsup.rules.base.UpdateRule` for any widths, depth or activation.
+Every tensor's name, shape and dtype is checked at load against the
+``init_meta_params`` of the rule the header describes.
+
+A :class:`LoadedRule` is also an optax-style pair of pure functions over the
+base network's pytree (any tuple of ``(w, b, v)`` layers, or a
+:class:`metaunsup.network.Network`), jit-able and vmap-able::
+
+    rule = metaunsup.load_rule()                    # or "oja", "softhebb", "random-init"
+    net = metaunsup.init_network(196, (128, 32), key=jax.random.key(0))
+    state = rule.init(net, key=k0)                  # RuleState: arrays + the static spec
+    net, state, metrics = jax.jit(rule.update)(net, state, x, k1)   # x: [B, 196]
 """
 from __future__ import annotations
 
@@ -21,6 +32,32 @@ from metaunsup.types import MetaParams
 
 SHIPPED_RULE = "rule_small.safetensors"
 RANDOM_INIT = "random-init"
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class RuleState:
+    """What :meth:`LoadedRule.init` returns: the rule's state and the network it is for.
+
+    Attributes:
+      rule_state: the rule's own carry (a pytree of arrays).
+      spec: the base network's static description (not a pytree leaf).
+    """
+
+    rule_state: Any
+    spec: MLPSpec = dataclasses.field(metadata=dict(static=True))
+
+
+def _split_network(params, activation: str | None) -> tuple[Any, MLPSpec, Any]:
+    """(layer params, spec, the Network or None) of a Network or a tuple of (w, b, v) layers."""
+    from metaunsup.network import Network, spec_of
+
+    if isinstance(params, Network):
+        if activation is not None and activation != params.spec.activation:
+            raise UserError(f"activation {activation!r} differs from the network's "
+                            f"{params.spec.activation!r}")
+        return params.params, params.spec, params
+    return params, spec_of(params, activation or "relu"), None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -54,6 +91,57 @@ class LoadedRule:
             return make_rule("learned", net, config=LearnedRuleConfig(**cfg))
         return make_rule(self.name, net, **self.config)
 
+    def init(self, params, *, key=None, activation: str | None = None) -> RuleState:
+        """The rule's initial state for the base network ``params``.
+
+        Args:
+          params: a :class:`~metaunsup.network.Network`, or a tuple of layers
+            with ``w`` [n_in, n_out], ``b`` [n_out], ``v`` [n_in, n_out].
+          key: PRNG key of rules with random state (default ``PRNGKey(0)``).
+          activation: the network's nonlinearity, for a plain layer tuple
+            (default "relu"; a Network carries its own).
+        """
+        layers, spec, _ = _split_network(params, activation)
+        key = jax.random.PRNGKey(0) if key is None else key
+        return RuleState(self.for_net(spec).init_state(self.meta_params, layers, key=key), spec)
+
+    def update(self, params, state: RuleState, x, key):
+        """One unsupervised step: ``(params, state, metrics)`` after the batch ``x`` [B, n_in].
+
+        Pure: jit it, vmap it over networks (stack two networks' and states' leaves).
+        ``params`` comes back in the form it was given (a Network keeps its spec;
+        its batch-norm statistics are those it had, not refreshed).
+        """
+        if not isinstance(state, RuleState):
+            raise UserError(f"state must be the RuleState from rule.init, got "
+                            f"{type(state).__name__}")
+        layers, _, network = _split_network(params, state.spec.activation)
+        new, rule_state, metrics = self.for_net(state.spec).step(
+            self.meta_params, layers, state.rule_state, x, key=key)
+        out = dataclasses.replace(network, params=new) if network is not None else new
+        return out, RuleState(rule_state, state.spec), metrics
+
+
+def _check_tensors(path, name: str, config: dict, meta_params) -> None:
+    """Every tensor of a rule file against the ``init_meta_params`` of the rule it names."""
+    from metaunsup.run.checkpoint import flatten_named, leaf_name
+
+    rule = LoadedRule(name, config, {}, {}).for_net(MLPSpec(n_in=1, widths=(1,)))
+    shapes = jax.eval_shape(rule.init_meta_params, jax.random.PRNGKey(0))
+    want = {leaf_name(p): s for p, s in jax.tree_util.tree_flatten_with_path(shapes)[0]}
+    got, _ = flatten_named(meta_params)
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or extra:
+        what = (f"lacks tensor {missing[0]!r}, which" if missing
+                else f"has tensor {extra[0]!r}, which no tensor of")
+        raise UserError(f"{path}: the file {what} its rule {name!r} with the stored config "
+                        f"defines ({len(missing)} missing, {len(extra)} extra)")
+    for k in sorted(want):
+        if got[k].shape != tuple(want[k].shape) or got[k].dtype != want[k].dtype:
+            raise UserError(f"{path}: tensor {k!r} has shape {got[k].shape} dtype "
+                            f"{got[k].dtype} but its rule {name!r} with the stored config "
+                            f"expects shape {tuple(want[k].shape)} dtype {want[k].dtype}")
+
 
 def shipped_rule_path() -> Path:
     return Path(str(resources.files("metaunsup") / "assets" / SHIPPED_RULE))
@@ -70,29 +158,52 @@ def random_init_rule(seed: int = 0, config: str = "small") -> LoadedRule:
 
 
 def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
-    """Loads a rule file (default: the rule shipped with metaunsup).
+    """Loads a rule (default: the rule file shipped with metaunsup).
 
     Args:
-      path: a rule file, ``None`` for the shipped rule, or ``"random-init"`` for
-        the learned rule's untrained initialisation (seeded by ``seed``).
+      path: a rule file, ``None`` for the shipped rule, ``"random-init"`` for
+        the learned rule's untrained initialisation (seeded by ``seed``), or
+        the name of a hand-designed rule ("oja", "sanger", "softhebb", ...;
+        see :func:`metaunsup.rules.rule_names`), or a :class:`LoadedRule`
+        (returned as is).
 
     Returns:
-      A :class:`LoadedRule`; call ``.for_net(spec)`` to apply it.
+      A :class:`LoadedRule`; ``.init``/``.update`` apply it to a network,
+      ``.for_net(spec)`` gives the :class:`~metaunsup.rules.base.UpdateRule`.
+
+    Raises:
+      UserError: a missing or corrupt file, or one whose tensors (names,
+        shapes, dtypes) do not match the rule its header describes.
     """
+    from metaunsup.rules.base import rule_names
     from metaunsup.run.rulefile import load_rule_file
 
+    if isinstance(path, LoadedRule):
+        return path
+    if path is not None and not isinstance(path, (str, Path)):
+        raise UserError(f"a rule is a file path, a rule name or a LoadedRule, got "
+                        f"{type(path).__name__}")
     if path is not None and str(path) == RANDOM_INIT:
         return random_init_rule(seed)
+    if path is not None and str(path) in rule_names() and not Path(path).is_file():
+        if str(path) == "learned":
+            raise UserError("'learned' needs meta-parameters: pass a rule file, or "
+                            f"{RANDOM_INIT!r} for its untrained initialisation")
+        return LoadedRule(str(path), {}, {}, {})
     p = shipped_rule_path() if path is None else Path(path)
     if not p.is_file():
         if path is None:
             raise UserError("no rule is shipped with this installation; pass --rule PATH "
                             "(a rule.safetensors from 'metaunsup meta-train')")
-        raise UserError(f"{p}: no such rule file")
+        raise UserError(f"{p}: no such rule file (nor a rule name: "
+                        f"{', '.join(n for n in rule_names() if n != 'learned')}, {RANDOM_INIT})")
     meta_params, header = load_rule_file(p)
+    name = str(header.get("rule", "learned"))
+    config = dict(header.get("rule_config", {}))
+    _check_tensors(p, name, config, meta_params)
     meta_params = jax.tree_util.tree_map(jax.numpy.asarray, meta_params)
-    return LoadedRule(str(header.get("rule", "learned")), dict(header.get("rule_config", {})),
-                      meta_params, header)
+    return LoadedRule(name, config, meta_params, header)
 
 
-__all__ = ["LoadedRule", "RANDOM_INIT", "load_rule", "random_init_rule", "shipped_rule_path"]
+__all__ = ["LoadedRule", "RANDOM_INIT", "RuleState", "load_rule", "random_init_rule",
+           "shipped_rule_path"]
