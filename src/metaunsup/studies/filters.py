@@ -103,8 +103,8 @@ def _tables(rows, settings) -> list[Table]:
 
 register_study(Study(
     name="filters", title="First-layer filters after N steps, for the rule and the baselines",
-    full_time="about 6 minutes on 2 CPU cores (2 datasets, 1000 steps, one seed, "
-              "measured 2026-11-29)",
+    full_time="10 minutes measured on 2 CPU cores shared with other jobs (2 datasets, "
+              "9 methods incl. 4 hand-designed rules, 1000 steps, one seed; 2026-11-29)",
     defaults={"datasets": ["mnist", "fashion_mnist"], "resolution": 14, "steps": 1000,
               "batch_size": 128, "seed": 0, "shots": 10, "max_test": 2000, "max_train": 0,
               "filters": 64, "widths": [128, 128, 128, 128, 32], "activation": "relu",

@@ -150,8 +150,9 @@ def _tables(rows, settings) -> list[Table]:
 
 register_study(Study(
     name="moons", title="Two moons: features over inner steps, coloured by the hidden label",
-    full_time="about 10 minutes on 2 CPU cores (3000 steps, 5 seeds, measured 2026-11-29)",
-    defaults={"dataset": "moons", "steps": 3000, "every": 250, "snapshots": [0, 250, 1000, 3000],
+    full_time="12 minutes measured on 2 CPU cores shared with other jobs (10 methods incl. "
+              "4 hand-designed rules, 1000 steps, 5 seeds; 2026-11-29)",
+    defaults={"dataset": "moons", "steps": 1000, "every": 100, "snapshots": [0, 100, 300, 1000],
               "seeds": 5, "first_seed": 0, "shots": 10, "batch_size": 128, "max_test": 1000,
               "max_train": 0, "scatter_points": 600, "widths": [128, 128, 128, 128, 32],
               "activation": "relu", "methods": ["default"]},
