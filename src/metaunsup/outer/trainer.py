@@ -377,8 +377,9 @@ def checkpoint_rule(workdir: str, *, step: int | None = None):
     if step is None:
         candidates = [s for s in vals if s in kept]
         if not candidates:
-            raise UserError(f"{workdir}: no kept checkpoint has a validation record; pass a step "
-                            f"(kept: {sorted(kept)})")
+            why = ("its metrics.jsonl, which holds the validation records, is missing or empty"
+                   if not wd.read_metrics() else "no kept checkpoint has a validation record")
+            raise UserError(f"{workdir}: {why}; pass a step (kept: {sorted(kept)})")
         step = max(candidates, key=lambda s: (vals[s], s))
     elif step not in kept:
         raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
