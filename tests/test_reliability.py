@@ -71,7 +71,8 @@ def test_resume_without_metrics_history_is_refused(tmp_path, capsys):
                   "length_range": [4, 7], "batch_size": 16, "n_way": 3, "shots": 3,
                   "max_per_class": 30}})
     pool, _ = load_pools(config.tasks, seed=config.seed)
-    template = tr._state_template(config, pool, 2)
+    rule = tr.build_rule(config, tr.architecture(config, 0, pool.dim))
+    template = jax.eval_shape(lambda: tr.init_trainer(config, rule, pool))
     zeros = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), template)
     zeros = zeros._replace(step=np.asarray(2, zeros.step.dtype))
     run = Workdir(tmp_path)
