@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from metaunsup.studies.commands import add_parsers as add_study_parsers
 
     add_study_parsers(sub)  # study, report
+    from metaunsup.network_cli import add_parsers as add_network_parsers
+
+    add_network_parsers(sub)  # train, features
     return parser
 
 
@@ -449,7 +452,15 @@ def _demo_argv(args) -> list[str]:
 _COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,
              "meta-train": cmd_meta_train, "export-rule": cmd_export_rule,
              "study": lambda a: _studies().cmd_study(a),
-             "report": lambda a: _studies().cmd_report(a)}
+             "report": lambda a: _studies().cmd_report(a),
+             "train": lambda a: _network_cli().cmd_train(a),
+             "features": lambda a: _network_cli().cmd_features(a)}
+
+
+def _network_cli():
+    from metaunsup import network_cli
+
+    return network_cli
 
 
 def _studies():
