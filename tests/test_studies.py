@@ -77,6 +77,10 @@ def test_widths_resume_skips_done_rows_and_redoes_a_lost_one(studies):
     assert new["key"] == old["key"] and new["accuracies"] == old["accuracies"]
     assert [r["key"] for r in again[:-1]] == [r["key"] for r in rows[:-1]]
     assert [r["finished"] for r in again[:-1]] == [r["finished"] for r in rows[:-1]]
+    (wd / "width.png").unlink()
+    assert run_study("widths", wd, quick=True, progress=False, compute=False) == again
+    info = read_study(wd)
+    assert (wd / "width.png").is_file() and info["complete"] and info["jobs"] == 5
 
 
 def test_workdir_with_other_settings_is_refused_before_writing(studies, tmp_path):

@@ -271,7 +271,8 @@ def _now() -> str:
 
 def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
               quick: bool = False, overrides: Mapping[str, Any] | None = None,
-              progress: bool = True, command: Sequence[str] | None = None) -> list[dict]:
+              progress: bool = True, command: Sequence[str] | None = None,
+              compute: bool = True) -> list[dict]:
     """Runs (or resumes) study ``name`` in ``workdir``; returns all its rows.
 
     Args:
@@ -283,6 +284,8 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
       overrides: setting -> value (strings are parsed as the default's type).
       progress: show a progress bar with ETA over the study's jobs.
       command: the command line recorded in ``study.json``.
+      compute: False redraws the figures and ``study.json`` from the rows written
+        so far (e.g. while the study runs elsewhere) and computes nothing.
 
     Returns:
       Every row in ``rows.jsonl`` after the run, in file order.
@@ -306,13 +309,30 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
         if changed:
             raise UserError(f"{path} holds study {old.get('study')!r} with other "
                             f"{', '.join(changed)}; use another --workdir")
+    if not compute and old is None:
+        raise UserError(f"{path}: no study.json to redraw; run the study first")
     path.mkdir(parents=True, exist_ok=True)
+    if not compute:
+        command = old.get("command")
     info = {"format": FORMAT, **identity, "title": study.title, "full_time": study.full_time,
             "command": list(command) if command else None, "rule_provenance": provenance,
             "machine": machine(), "started": (old or {}).get("started", _now()),
             "figures": (old or {}).get("figures", [])}
+    if compute:
+        _write_json(path / STUDY_FILE, info)
+        _run_jobs(path, jobs, name, progress)
+    rows = read_rows(path)
+    info["figures"] = study.figures(rows, ctx)
+    info["rows"], info["jobs"] = len(rows), len(jobs)
+    info["wall_seconds"] = round(sum(float(r.get("seconds", 0.0)) for r in rows), 1)
+    info["finished"] = old.get("finished") if not compute and old else _now()
+    info["complete"] = {row_key(j.key) for j in jobs} <= {row_key(r["key"]) for r in rows}
     _write_json(path / STUDY_FILE, info)
+    return rows
 
+
+def _run_jobs(path: Path, jobs: list[Job], name: str, progress: bool) -> None:
+    """Appends the row of every job not yet in ``rows.jsonl``, with a progress bar."""
     _drop_torn_line(path / ROWS_FILE)
     done = {row_key(r["key"]) for r in read_rows(path) if "key" in r}
     todo = [j for j in jobs if row_key(j.key) not in done]
@@ -340,10 +360,3 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
     finally:
         if bar is not None:
             bar.close()
-    rows = read_rows(path)
-    info["figures"] = study.figures(rows, ctx)
-    info["rows"] = len(rows)
-    info["wall_seconds"] = round(sum(float(r.get("seconds", 0.0)) for r in rows), 1)
-    info["finished"] = _now()
-    _write_json(path / STUDY_FILE, info)
-    return rows

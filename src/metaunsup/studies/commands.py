@@ -50,6 +50,9 @@ def add_parsers(sub) -> None:
                     dest="settings", help="override a setting (lists comma-separated), "
                                           "repeatable; e.g. widths=32,64 seeds=3")
     st.add_argument("--no-progress", dest="progress", action="store_false")
+    st.add_argument("--figures-only", action="store_true",
+                    help="redraw figures and study.json from the rows written so far; "
+                         "compute nothing (e.g. while the study runs)")
 
     rp = sub.add_parser("report", help="one self-contained HTML page (and Markdown) from "
                                        "study workdirs and demo reports")
@@ -77,11 +80,12 @@ def cmd_study(args) -> int:
         words.append("--quick")
     for k, v in args.settings:
         words += ["--set", f"{k}={v}"]
-    if args.progress:
+    if args.progress and not args.figures_only:
         print(f"study {args.name}: {study.title}. Full run: {study.full_time}.",
               file=sys.stderr, flush=True)
     rows = run_study(args.name, args.workdir, rule=args.rule, quick=args.quick,
-                     overrides=overrides, progress=args.progress, command=words)
+                     overrides=overrides, progress=args.progress, command=words,
+                     compute=not args.figures_only)
     print(f"{len(rows)} rows in {args.workdir}/rows.jsonl; figures and study.json beside it "
           f"(render with: metaunsup report {shlex.quote(args.workdir)})", flush=True)
     return 0

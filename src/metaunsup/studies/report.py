@@ -66,7 +66,10 @@ def _study_section(path: Path) -> Section:
                                  f"{m.get('platform', '?')}, Python {m.get('python', '?')}, "
                                  f"JAX {m.get('jax', '?')} ({', '.join(m.get('devices', []))})"))
     wall = info.get("wall_seconds")
-    sec.facts.append(("rows, wall time", f"{len(rows)} rows, "
+    planned = info.get("jobs")
+    done = "" if planned is None or planned == len(rows) else \
+        f" of {planned} planned: INCOMPLETE (stopped early; rerun the command to finish)"
+    sec.facts.append(("rows, wall time", f"{len(rows)} rows{done}, "
                       + ("?" if wall is None else f"{wall / 60:.1f} minutes")
                       + f" (started {info.get('started', '?')}, finished "
                         f"{info.get('finished', 'not yet')})"))
