@@ -99,7 +99,8 @@ def _metric_steps(wd):
     path = wd / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
+    steps = [json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()]
+    return [s for s in steps if s > 0]  # (a step-0 validation record may precede them)
 
 
 def _check_message(err, wd):

@@ -92,9 +92,10 @@ def test_kill_9_then_resume_matches_uninterrupted(reference, tmp_path):
         if ckpts.is_dir() and len(list(ckpts.glob("*.safetensors"))) >= 1:
             break
         time.sleep(0.05)
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGKILL)
+    assert proc.poll() is None, "the run finished (or failed) before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # it was killed, not finished
     tr.meta_train(load_config(str(cfg_path)), str(wd), progress=False)
     assert _records(wd) == _records(reference)
 

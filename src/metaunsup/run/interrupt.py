@@ -23,6 +23,7 @@ Library callers (no :func:`exit_on_sigint`) get Python's usual
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -41,15 +42,17 @@ def interrupted_message(workdir: str | os.PathLike, outer_steps: int | None = No
     path = Path(workdir)
     steps = CheckpointManager(path / "checkpoints").all_steps()
     of = f" of {outer_steps}" if outer_steps else ""
-    lines = 0
+    recorded = [0]
     with contextlib.suppress(OSError):
-        lines = sum(1 for ln in (path / "metrics.jsonl").read_text().splitlines() if ln.strip())
+        for line in (path / "metrics.jsonl").read_text().splitlines():
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                recorded.append(int(json.loads(line)["step"]))
     if not steps:
         return (f"metaunsup: interrupted; {path}: no checkpoint written yet, so re-running the "
                 f"same command starts from step 0{of}")
     last = steps[-1]
-    extra = (f"; metrics.jsonl lines after step {last} will be recomputed" if lines > last
-             else "")
+    extra = (f"; metrics.jsonl records after step {last} will be recomputed"
+             if max(recorded) > last else "")
     return (f"metaunsup: interrupted; {path}: newest checkpoint is step {last}{of}{extra}; "
             f"re-run the same command to resume from step {last}")
 
