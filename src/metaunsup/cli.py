@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--allow-config-change", action="store_true",
                     help="resume WORKDIR although its config.json differs (the old one is "
                          "kept as config.previous-<n>.json)")
+    mt.add_argument("--distributed", action="store_true",
+                    help="one of several processes on JAX's multi-host runtime "
+                         "(metaunsup.outer.distributed); only process 0 writes WORKDIR")
+    mt.add_argument("--coordinator", metavar="HOST:PORT",
+                    help="process 0's address (default $JAX_COORDINATOR_ADDRESS)")
+    mt.add_argument("--num-processes", metavar="N", help="default $JAX_NUM_PROCESSES")
+    mt.add_argument("--process-id", metavar="I", help="0..N-1 (default $JAX_PROCESS_ID)")
 
     ex = sub.add_parser("export-rule", help="write one checkpoint of a meta-training run as a "
                                             "rule file (default: best validation accuracy)")
@@ -307,6 +314,14 @@ def cmd_meta_train(args) -> int:
     from metaunsup.run.interrupt import exit_on_sigint, interrupted_message
 
     config = load_config(args.config, args.overrides)
+    given = [f for f in ("coordinator", "num_processes", "process_id") if getattr(args, f)]
+    if given and not args.distributed:
+        raise UserError(f"--{given[0].replace('_', '-')} needs --distributed")
+    if args.distributed:  # before any JAX computation
+        from metaunsup.outer import distributed
+
+        distributed.initialize(distributed.resolve_spec(
+            args.coordinator, args.num_processes, args.process_id))
     # Ctrl-C: print what the workdir holds and exit 130 at once, never mid-write.
     with exit_on_sigint(lambda: interrupted_message(args.workdir, config.outer_steps)):
         record = meta_train(config, args.workdir, progress=args.progress,

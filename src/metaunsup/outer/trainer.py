@@ -29,6 +29,7 @@ import optax
 from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec
 from metaunsup.inner.task import select_tree, tree_all_finite
+from metaunsup.outer import distributed as dist
 from metaunsup.outer import estimators as est
 from metaunsup.outer.config import MetaTrainConfig, config_to_dict
 from metaunsup.rules import make_rule
@@ -192,12 +193,14 @@ def _place(state: TrainerState, meta_batch: int) -> TrainerState:
 
     GSPMD then partitions the meta-step over the tasks. Every step's output is
     placed the same way, so the jitted step sees identical input shardings each
-    time and compiles once per architecture.
+    time and compiles once per architecture. In a multi-process run
+    (:mod:`metaunsup.outer.distributed`) the devices are those of every process
+    and each process holds its own slice of the tasks.
     """
     devices = jax.devices()
-    if len(devices) == 1 or meta_batch % len(devices):
+    if len(devices) == 1 or meta_batch % len(devices):  # never multi-process (checked)
         return jax.device_put(state, devices[0])
-    mesh = jax.sharding.Mesh(np.array(devices), ("tasks",))
+    mesh = dist.task_mesh()
     P = jax.sharding.PartitionSpec
     replicated = jax.sharding.NamedSharding(mesh, P())
     by_task = jax.sharding.NamedSharding(mesh, P("tasks"))
@@ -208,12 +211,17 @@ def _place(state: TrainerState, meta_batch: int) -> TrainerState:
     return jax.device_put(state, shardings)
 
 
+def _state_template(config, pool: DataPool, step: int) -> TrainerState:
+    """Structure, shapes and dtypes of the trainer state after outer step ``step``."""
+    group = max(step - 1, 0) // config.arch_every
+    rule = build_rule(config, architecture(config, group, pool.dim))
+    return jax.eval_shape(lambda: init_trainer(config, rule, pool))
+
+
 def _restore(config, wd: Workdir, pool: DataPool) -> TrainerState | None:
     """Newest readable checkpoint, falling back past corrupt ones (never deleted)."""
     for step in reversed(wd.checkpoints.all_steps()):
-        group = max(step - 1, 0) // config.arch_every
-        rule = build_rule(config, architecture(config, group, pool.dim))
-        template = jax.eval_shape(lambda: init_trainer(config, rule, pool))
+        template = _state_template(config, pool, step)
         try:
             restored = wd.checkpoints.restore(step, template)
         except CorruptFileError as e:
@@ -253,37 +261,51 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     from metaunsup.run.checkpoint import check_writable
     from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
 
-    # Whatever the user's input can make fail, fails before the first write.
-    check_writable(workdir, directory=True)
-    if os.path.isdir(workdir):
-        Workdir(workdir, create=False).check_config(config_to_dict(config),
-                                                    allow_change=allow_config_change)
+    # Whatever the user's input can make fail, fails before the first write. Only
+    # process 0 touches the workdir (outer.distributed); the others get wd = None.
+    def check_workdir():
+        check_writable(workdir, directory=True)
+        if os.path.isdir(workdir):
+            Workdir(workdir, create=False).check_config(config_to_dict(config),
+                                                        allow_change=allow_config_change)
+
+    dist.on_writer(check_workdir)
+    dist.check_meta_batch(config.meta_batch)
     pool, val_pool = load_pools(config.tasks, seed=config.seed)
     build_rule(config, architecture(config, 0, pool.dim))
-    wd = Workdir(workdir, keep=config.keep)
-    wd.write_config(config_to_dict(config), allow_change=allow_config_change)
-    state = _restore(config, wd, pool)
+
+    def open_workdir():
+        wd = Workdir(workdir, keep=config.keep)
+        wd.write_config(config_to_dict(config), allow_change=allow_config_change)
+        state = _restore(config, wd, pool)
+        start = 0 if state is None else int(state.step)
+        missing = wd.missing_steps(start)
+        if missing:
+            shown = f"{missing[0]}-{missing[-1]}" if len(missing) > 1 else str(missing[0])
+            raise UserError(f"{wd.metrics_path}: no record of step(s) {shown} ({len(missing)} "
+                            f"of {start}) before the newest checkpoint, step {start}; the "
+                            "history cannot be rebuilt from checkpoints, so this run is not "
+                            "resumed. Restore metrics.jsonl or use a new --workdir ('metaunsup "
+                            f"export-rule --step {start}' still exports that checkpoint)")
+        wd.truncate_metrics(start)
+        return wd, state
+
+    wd, state = dist.on_writer(open_workdir) or (None, None)
+    state = dist.restore_everywhere(state, None if state is None else int(state.step),
+                                    lambda step: _state_template(config, pool, step))
     if state is None:
         rule = build_rule(config, architecture(config, 0, pool.dim))
         state = _init_trainer_jit(config, rule, pool)
     start = int(state.step)
-    missing = wd.missing_steps(start)
-    if missing:
-        shown = f"{missing[0]}-{missing[-1]}" if len(missing) > 1 else str(missing[0])
-        raise UserError(f"{wd.metrics_path}: no record of step(s) {shown} ({len(missing)} of "
-                        f"{start}) before the newest checkpoint, step {start}; the history "
-                        "cannot be rebuilt from checkpoints, so this run is not resumed. "
-                        "Restore metrics.jsonl or use a new --workdir ('metaunsup "
-                        f"export-rule --step {start}' still exports that checkpoint)")
-    wd.truncate_metrics(start)
     if start >= config.outer_steps:
-        print(f"{workdir}: already finished ({start} of {config.outer_steps} outer steps); "
-              "nothing to do", file=sys.stderr)
-        done = wd.read_metrics()
+        if wd is not None:
+            print(f"{workdir}: already finished ({start} of {config.outer_steps} outer steps); "
+                  "nothing to do", file=sys.stderr)
+        done = wd.read_metrics() if wd is not None else []
         return done[-1] if done else {}
     root = jax.random.PRNGKey(config.seed)
-    bar = tqdm(total=config.outer_steps, initial=start, disable=not progress, unit="step",
-               desc=f"meta-train {config.name}", dynamic_ncols=True)
+    bar = tqdm(total=config.outer_steps, initial=start, disable=not progress or wd is None,
+               unit="step", desc=f"meta-train {config.name}", dynamic_ncols=True)
     record: dict = {}
     t_run = time.perf_counter()
     rule = None
@@ -309,7 +331,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
                 k = jax.random.fold_in(jax.random.fold_in(root, 13), s + 1)
                 record.update(_scalars(validate(config, rule, state.meta_params, val_pool, k)))
             with WRITE_LOCK:  # a Ctrl-C (run.interrupt) waits for both writes
-                wd.append_metrics(record)
+                if wd is not None:
+                    wd.append_metrics(record)
                 if (s + 1) % config.checkpoint_every == 0 or s + 1 == config.outer_steps:
                     _save(config, wd, state, rule, time.perf_counter() - t_run)
             bar.set_postfix(loss=f"{record['meta_loss']:.4f}", acc=f"{record['episode_accuracy']:.3f}")
@@ -317,7 +340,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     except KeyboardInterrupt:
         bar.close()
         # Save only a state whose metrics line is written (see run.workdir).
-        if rule is not None and record.get("step") == int(state.step) > start:
+        if rule is not None and record.get("step") == int(state.step) > start \
+                and jax.process_count() == 1:  # saving is a collective across processes
             with WRITE_LOCK:
                 _save(config, wd, state, rule, time.perf_counter() - t_run)
         print(interrupted_message(workdir, config.outer_steps), file=sys.stderr)
@@ -326,11 +350,14 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     return record
 
 
-def _save(config: MetaTrainConfig, wd: Workdir, state: TrainerState, rule: UpdateRule,
+def _save(config: MetaTrainConfig, wd: Workdir | None, state: TrainerState, rule: UpdateRule,
           seconds: float) -> None:
     step = int(state.step)
-    wd.checkpoints.save(step, jax.device_get(state), {"step": step, "recipe": config.name})
-    _write_rule(wd.rule_path, config, rule, jax.device_get(state.meta_params), step,
+    host = dist.to_host(state)  # every process: gathers tasks held by other processes
+    if wd is None:  # not process 0 of a multi-process run
+        return
+    wd.checkpoints.save(step, host, {"step": step, "recipe": config.name})
+    _write_rule(wd.rule_path, config, rule, host.meta_params, step,
                 wall_seconds_this_session=round(seconds, 1))
 
 
