@@ -21,6 +21,7 @@ from metaunsup.tasks.pool import build_pool
 TINY = {
     "name": "tiny", "seed": 3, "truncation": 3, "meta_batch": 2, "outer_steps": 8,
     "learning_rate": 1e-3, "arch_every": 4, "eval_every": 4, "eval_steps": 4, "eval_tasks": 2,
+    "eval_groups": ["tiny"],
     "checkpoint_every": 2, "keep": 2,
     # The cheapest learned rule (learned mix of planes): the driver's behaviour does
     # not depend on the rule, and compiling the full rule's meta-gradient is slow.
@@ -48,7 +49,10 @@ def reference(tmp_path_factory):
 
 def test_reference_run_is_sane(reference):
     recs = _records(reference)
-    assert [r["step"] for r in recs] == list(range(1, 9))
+    # Step 0 is the untrained rule's validation record.
+    assert [r["step"] for r in recs] == list(range(0, 9))
+    assert set(recs[0]) >= {"val_accuracy", "val_accuracy_short", "val_ridge_loss"}
+    recs = recs[1:]
     assert all(np.isfinite(r["meta_loss"]) and 0.0 < r["meta_loss"] < 2.0 for r in recs)
     assert all(r["skipped"] == 0 for r in recs)
     # The architecture is re-sampled every arch_every=4 outer steps, deterministically.
@@ -60,7 +64,7 @@ def test_reference_run_is_sane(reference):
 def test_resume_after_interruption_is_bit_exact(reference, tmp_path):
     config = config_from_dict(TINY)
     tr.meta_train(config, str(tmp_path), progress=False, stop_after=5)
-    assert len(_records(tmp_path)) == 5
+    assert len(_records(tmp_path)) == 6  # step 0 and steps 1-5
     tr.meta_train(config, str(tmp_path), progress=False)
     assert _records(tmp_path) == _records(reference)
 

@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True, metavar="PATH", help="rule file to write")
     ex.add_argument("--step", type=int, help="checkpoint step (default: best val_accuracy)")
 
+    from metaunsup.eval import validate as _validate
+
+    _validate.add_parser(sub)
+
     ds = sub.add_parser("datasets", help="list datasets, their shapes and availability")
     ds.add_argument("--prepare", action="append", default=[], metavar="NAME",
                     help="load NAME once, fetching it first where allowed "
@@ -466,6 +470,8 @@ def _demo_argv(args) -> list[str]:
 
 _COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,
              "meta-train": cmd_meta_train, "export-rule": cmd_export_rule,
+             "validate": lambda a: __import__("metaunsup.eval.validate",
+                                              fromlist=["cmd_validate"]).cmd_validate(a),
              "study": lambda a: _studies().cmd_study(a),
              "report": lambda a: _studies().cmd_report(a),
              "train": lambda a: _network_cli().cmd_train(a),

@@ -29,6 +29,10 @@ The episode contract (what estimators rely on):
   of every intermediate. It changes memory and compute, never values.
 - ``num_steps`` and ``remat`` are static (Python int / bool); everything else
   may be traced, and the caller may ``vmap`` over a meta-batch of tasks.
+- Full-horizon estimators also use ``episode_loss(meta_params, key, num_steps)``:
+  a fresh ``init(meta_params, key')`` run for ``num_steps`` inner steps (a traced
+  integer: one compilation serves every horizon), scored once at the end.
+  Returns ``(loss, metrics)``; it need not be differentiable.
 """
 from __future__ import annotations
 
@@ -50,6 +54,14 @@ class TruncatedTask(Protocol):
 
     def unroll(self, meta_params: MetaParams, task_state: PyTree, key: PRNGKey,
                num_steps: int, *, remat: bool = False) -> tuple[PyTree, Array, Metrics]: ...
+
+
+@runtime_checkable
+class EpisodeTask(TruncatedTask, Protocol):
+    """A task that can also run a whole episode and score only its end."""
+
+    def episode_loss(self, meta_params: MetaParams, key: PRNGKey,
+                     num_steps: Array) -> tuple[Array, Metrics]: ...
 
 
 def tree_all_finite(tree: PyTree) -> Array:
@@ -151,3 +163,11 @@ class QuadraticTask:
         x, losses = jax.lax.scan(body, state.x, None, length=num_steps)
         state = QuadraticState(x, state.step + num_steps, state.length)
         return state, jnp.sum(losses), {"reset": done, "last_loss": losses[-1]}
+
+    def episode_loss(self, meta_params: MetaParams, key: PRNGKey,
+                     num_steps: Array) -> tuple[Array, Metrics]:
+        """``|x_T - target|^2`` after ``num_steps`` (may be traced) steps of a fresh episode."""
+        state = self.init(meta_params, key)
+        x = jax.lax.fori_loop(0, num_steps, lambda _, x: self.step(meta_params, x)[0], state.x)
+        loss = jnp.sum(jnp.square(x - jnp.asarray(self.target, jnp.float32)))
+        return loss, {"last_loss": loss}

@@ -35,7 +35,8 @@ class MetaTrainConfig:
         TOML; kept as a sorted tuple of pairs so the config stays hashable).
       tasks: the task distribution.
       estimator: "tbptt", "pes" (antithetic persistent ES) or "es" (antithetic
-        ES over a full unroll of ``tasks.length_range[1]`` steps).
+        ES over whole inner runs of a length drawn log-uniformly in
+        ``es_horizons``, scored at their end; ``outer.estimators.FullES``).
       truncation: inner steps per truncation (one outer step).
       meta_batch: tasks per outer step (vmapped, sharded over devices).
       outer_steps: total outer (meta) steps.
@@ -43,12 +44,17 @@ class MetaTrainConfig:
       grad_clip: global-norm clip of the meta-gradient.
       sigma: perturbation std of PES / ES.
       es_pairs: antithetic pairs per task for "es".
+      es_horizons: (lo, hi) inner lengths of "es" (log-uniform, inclusive).
+      es_shaping: fitness shaping of "es": "sign", "rank" or "none".
       arch_every: the base architecture is re-sampled every this many outer
         steps (all tasks of a meta-batch share it, so they can be vmapped).
       remat: recompute inner steps in the backward pass (less memory).
-      eval_every: outer steps between validation evaluations (0: never).
+      eval_every: outer steps between validation evaluations (0: never); the
+        untrained rule is validated as step 0.
       eval_steps: inner steps of a validation evaluation.
-      eval_tasks: tasks per validation evaluation.
+      eval_tasks: tasks per validation evaluation: a fixed subset of the
+        validation suite (``tasks.suite``), the same tasks every time.
+      eval_groups: architecture groups of those tasks (``tasks.suite.ARCH_GROUPS``).
       checkpoint_every: outer steps between checkpoints.
       keep: checkpoints kept.
     """
@@ -67,11 +73,14 @@ class MetaTrainConfig:
     grad_clip: float = 1.0
     sigma: float = 0.01
     es_pairs: int = 4
+    es_horizons: tuple[int, int] = (100, 1000)
+    es_shaping: str = "sign"
     arch_every: int = 50
     remat: bool = False
     eval_every: int = 50
     eval_steps: int = 200
     eval_tasks: int = 4
+    eval_groups: tuple[str, ...] = ("paper",)
     checkpoint_every: int = 25
     keep: int = 3
 
@@ -87,6 +96,16 @@ class MetaTrainConfig:
                   "keep", "eval_steps", "eval_tasks"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) <= 0:
                 raise UserError(f"{f} must be a positive integer, got {getattr(self, f)!r}")
+        from metaunsup.outer.estimators import make_estimator
+        from metaunsup.tasks.suite import SuiteConfig
+
+        object.__setattr__(self, "es_horizons", tuple(self.es_horizons))
+        object.__setattr__(self, "eval_groups", tuple(self.eval_groups))
+        make_estimator(self.estimator, truncation=self.truncation, sigma=self.sigma,
+                       es_pairs=self.es_pairs, horizon_range=self.es_horizons,
+                       shaping=self.es_shaping)  # checks the estimator's settings
+        SuiteConfig(tasks=self.eval_tasks, steps=self.eval_steps, groups=self.eval_groups,
+                    short_steps=min(20, self.eval_steps))  # checks the validation settings
         if self.eval_every < 0:
             raise UserError(f"eval_every must be >= 0, got {self.eval_every}")
         for f in ("learning_rate", "grad_clip", "sigma"):

@@ -17,6 +17,7 @@ that was never interrupted (bit-exact on CPU). Only the wall-clock fields
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 from typing import Any, NamedTuple
@@ -83,16 +84,19 @@ def _task(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> RuleTask
     return RuleTask(rule, config.tasks, pool)
 
 
+def make_estimator(config: MetaTrainConfig) -> est.Estimator:
+    """The recipe's meta-gradient estimator (:class:`metaunsup.outer.estimators.Estimator`)."""
+    return est.make_estimator(config.estimator, truncation=config.truncation, sigma=config.sigma,
+                              es_pairs=config.es_pairs, remat=config.remat,
+                              horizon_range=config.es_horizons, shaping=config.es_shaping)
+
+
 def init_tasks(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
                key: PRNGKey, pool: DataPool) -> PyTree:
     """The estimator's per-task state for a fresh meta-batch (leading axis M)."""
-    task = _task(config, rule, pool)
+    task, estimator = _task(config, rule, pool), make_estimator(config)
     keys = jax.random.split(key, config.meta_batch)
-    if config.estimator == "tbptt":
-        return jax.vmap(lambda k: est.tbptt_init(task, meta_params, k))(keys)
-    if config.estimator == "pes":
-        return jax.vmap(lambda k: est.pes_init(task, meta_params, k))(keys)
-    return keys  # full-unroll ES keeps no state between outer steps
+    return jax.vmap(lambda k: estimator.init(task, meta_params, k))(keys)
 
 
 def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> TrainerState:
@@ -109,49 +113,55 @@ def _global_norm(tree: PyTree) -> Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
-              pool: DataPool) -> tuple[TrainerState, dict]:
-    """One outer step (pure; jit with ``config`` and ``rule`` static)."""
-    task = _task(config, rule, pool)
+def outer_step(task, estimator: est.Estimator, optimizer: optax.GradientTransformation,
+               state: TrainerState) -> tuple[TrainerState, dict]:
+    """One outer step on any task (pure; jit with ``task``, ``estimator``, ``optimizer`` static).
+
+    The meta-batch is the leading axis of ``state.tasks``: every task's
+    estimate (``estimator.estimate``, vmapped) is averaged; a non-finite
+    average is skipped and counted; tasks the estimator calls unhealthy are
+    re-initialised and counted. The task's metrics are passed through as means
+    (``episode_accuracy`` from ``accuracy``, ``horizon`` where the estimator
+    samples one) and ``inner_steps`` sums the inner steps this step ran.
+    """
     mp = state.meta_params
+    meta_batch = jax.tree_util.tree_leaves(state.tasks)[0].shape[0]
     key, k_est, k_reset = jax.random.split(state.key, 3)
-    keys = jax.random.split(k_est, config.meta_batch)
-    T = config.truncation
-    if config.estimator == "tbptt":
-        grads, tasks, losses, tm = jax.vmap(
-            lambda s, k: est.tbptt(task, mp, s, k, T, remat=config.remat))(state.tasks, keys)
-        healthy = jax.vmap(task.is_finite)(tasks)
-    elif config.estimator == "pes":
-        grads, tasks, losses, tm = jax.vmap(
-            lambda s, k: est.pes(task, mp, s, k, sigma=config.sigma, num_steps=T))(state.tasks, keys)
-        healthy = jax.vmap(task.is_finite)(tasks.pos) & jax.vmap(task.is_finite)(tasks.neg)
-    else:
-        length = config.tasks.length_range[1]
-        grads, losses, tm = jax.vmap(lambda k: est.es_full(
-            task, mp, k, sigma=config.sigma, num_pairs=config.es_pairs, num_steps=length))(keys)
-        tasks, healthy = state.tasks, jnp.ones((config.meta_batch,), bool)
+    keys = jax.random.split(k_est, meta_batch)
+    grads, tasks, losses, tm = jax.vmap(
+        lambda s, k: estimator.estimate(task, mp, s, k))(state.tasks, keys)
+    healthy = jax.vmap(lambda s: estimator.healthy(task, s))(tasks)
     grad = jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads)
     ok = tree_all_finite(grad)
     grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grad)
-    updates, opt_state = make_optimizer(config).update(grad, state.opt_state, mp)
+    updates, opt_state = optimizer.update(grad, state.opt_state, mp)
     new_mp = optax.apply_updates(mp, updates)
     new_mp, opt_state = select_tree(ok, (new_mp, opt_state), (mp, state.opt_state))
-    if config.estimator in ("tbptt", "pes"):
-        fresh = init_tasks(config, rule, new_mp, k_reset, pool)
-        tasks = jax.tree_util.tree_map(
-            lambda f, t: jnp.where(healthy.reshape((-1,) + (1,) * (t.ndim - 1)), t, f),
-            fresh, tasks)
+    fresh = jax.vmap(lambda k: estimator.init(task, new_mp, k))(
+        jax.random.split(k_reset, meta_batch))
+    tasks = jax.tree_util.tree_map(
+        lambda f, t: jnp.where(healthy.reshape((-1,) + (1,) * (t.ndim - 1)), t, f), fresh, tasks)
     n_bad = jnp.sum(~healthy).astype(jnp.int32)
     new_state = TrainerState(new_mp, opt_state, tasks, key, state.step + 1,
                              state.skipped + (~ok).astype(jnp.int32), state.resets + n_bad)
     metrics = {
         "meta_loss": jnp.mean(losses),
         "grad_norm": _global_norm(grad),
-        "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.zeros(()))),
+        "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.full((), jnp.nan))),
+        "inner_steps": jnp.sum(tm["inner_steps"]),
         "skipped": new_state.skipped,
         "resets": new_state.resets,
     }
+    if "horizon" in tm:
+        metrics["horizon"] = jnp.mean(tm["horizon"])
     return new_state, metrics
+
+
+def meta_step(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
+              pool: DataPool) -> tuple[TrainerState, dict]:
+    """One outer step of a recipe (pure; jit with ``config`` and ``rule`` static)."""
+    return outer_step(_task(config, rule, pool), make_estimator(config), make_optimizer(config),
+                      state)
 
 
 _meta_step_jit = jax.jit(meta_step, static_argnums=(0, 1))
@@ -161,31 +171,38 @@ _init_trainer_jit = jax.jit(init_trainer, static_argnums=(0, 1))
 _init_tasks_jit = jax.jit(init_tasks, static_argnums=(0, 1))
 
 
-def validate(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
-             pool: DataPool, key: PRNGKey) -> dict:
-    """Few-shot ridge accuracy on the validation pool after ``eval_steps`` inner steps.
+@functools.lru_cache(maxsize=4)
+def _suite(config: MetaTrainConfig):
+    """The fixed validation tasks of a recipe: (suite config, pool, groups)."""
+    from metaunsup.tasks.suite import SuiteConfig, build_suite, load_suite_pool
 
-    Fresh tasks (validation split of the meta-training datasets) are trained by
-    the rule; reported: episode accuracy at the first and the last step.
+    suite = SuiteConfig(tasks=config.eval_tasks, steps=config.eval_steps,
+                        short_steps=min(20, config.eval_steps), groups=config.eval_groups,
+                        resolution=config.tasks.resolution, seed=0)
+    pool = load_suite_pool(suite)
+    return suite, pool, build_suite(suite, pool)
+
+
+def validate(config: MetaTrainConfig, meta_params: MetaParams) -> dict:
+    """Scores ``meta_params`` on the recipe's fixed subset of the validation suite.
+
+    The same ``eval_tasks`` tasks (validation split of the meta-training
+    datasets, never held-out data) every time, each trained ``eval_steps``
+    inner steps (:mod:`metaunsup.tasks.suite`). Returns fractions:
+    ``val_accuracy`` (10-way 10-shot logistic probe, the held-out protocol),
+    ``val_accuracy_short`` (after ``min(20, eval_steps)`` steps),
+    ``val_ridge_loss`` and ``val_ridge_accuracy`` (the meta-objective).
     """
-    steps = config.eval_steps
-    dist = dataclasses.replace(config.tasks, length_range=(steps + 1, steps + 1))
-    return _validate_jit(dist, rule, config.eval_tasks, steps, meta_params, pool, key)
+    from metaunsup.eval.validate import score_rule, SuiteRule
 
-
-def _validate(dist, rule, n_tasks, steps, meta_params, pool, key):
-    task = RuleTask(rule, dist, pool)
-
-    def one(k):
-        k_init, k_unroll = jax.random.split(k)
-        _, _, m = task.unroll(meta_params, task.init(meta_params, k_init), k_unroll, steps)
-        return m["accuracy_first"], m["accuracy_last"]
-
-    first, last = jax.vmap(one)(jax.random.split(key, n_tasks))
-    return {"val_accuracy_step1": jnp.mean(first), "val_accuracy": jnp.mean(last)}
-
-
-_validate_jit = jax.jit(_validate, static_argnums=(0, 1, 2, 3))
+    suite, pool, groups = _suite(config)
+    rule = SuiteRule("meta-train", lambda net: build_rule(config, net), (meta_params,), "")
+    scores = score_rule(rule, suite, pool, groups)
+    h, h0 = suite.horizons.index(suite.steps), suite.horizons.index(suite.short_steps)
+    return {"val_accuracy": float(scores["accuracy"][h].mean()),
+            "val_accuracy_short": float(scores["accuracy"][h0].mean()),
+            "val_ridge_loss": float(scores["ridge_loss"][h].mean()),
+            "val_ridge_accuracy": float(scores["ridge_accuracy"][h].mean())}
 
 
 def _place(state: TrainerState, meta_batch: int) -> TrainerState:
@@ -309,6 +326,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     record: dict = {}
     t_run = time.perf_counter()
     rule = None
+    val0 = _step0_validation(config, wd, state, pool, t_run) if config.eval_every else None
+    shown_val = "-" if val0 is None else f"{val0:.3f} (step 0)"
     try:
         for s in range(start, config.outer_steps):
             if stop_after is not None and s - start >= stop_after:
@@ -326,16 +345,19 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
             dt = time.perf_counter() - t0
             record["arch"] = list(rule.net.widths)
             record["seconds"] = round(dt, 4)
-            record["inner_steps_per_s"] = round(config.meta_batch * config.truncation / dt, 1)
+            record["inner_steps_per_s"] = round(record.pop("inner_steps") / dt, 1)
             if config.eval_every and (s + 1) % config.eval_every == 0:
-                k = jax.random.fold_in(jax.random.fold_in(root, 13), s + 1)
-                record.update(_scalars(validate(config, rule, state.meta_params, val_pool, k)))
+                record.update(validate(config, state.meta_params))
             with WRITE_LOCK:  # a Ctrl-C (run.interrupt) waits for both writes
                 if wd is not None:
                     wd.append_metrics(record)
                 if (s + 1) % config.checkpoint_every == 0 or s + 1 == config.outer_steps:
                     _save(config, wd, state, rule, time.perf_counter() - t_run)
-            bar.set_postfix(loss=f"{record['meta_loss']:.4f}", acc=f"{record['episode_accuracy']:.3f}")
+            if "val_accuracy" in record:
+                shown_val = f"{record['val_accuracy']:.3f}" + (f" (step 0: {val0:.3f})"
+                                                               if val0 is not None else "")
+            bar.set_postfix(loss=f"{record['meta_loss']:.4f}", acc=f"{record['episode_accuracy']:.3f}",
+                            val=shown_val)
             bar.update(1)
     except KeyboardInterrupt:
         bar.close()
@@ -348,6 +370,32 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
         raise
     bar.close()
     return record
+
+
+def _step0_validation(config: MetaTrainConfig, wd: Workdir | None, state: TrainerState,
+                      pool: DataPool, t_run: float) -> float | None:
+    """The untrained rule's validation score: recorded (and checkpointed) as step 0.
+
+    Run once per workdir, before the first outer step, so that every later
+    validation can be read against the starting point and ``export-rule`` can
+    choose the untrained rule if nothing beats it. Returns its
+    ``val_accuracy`` (read back on a resumed run; None if it has none).
+    """
+    if wd is not None:
+        for r in wd.read_metrics():
+            if r.get("step") == 0 and "val_accuracy" in r:
+                return r["val_accuracy"]
+    if int(state.step) != 0:
+        return None
+    record = {"step": 0, **validate(config, state.meta_params)}
+    from metaunsup.run.interrupt import WRITE_LOCK
+
+    with WRITE_LOCK:
+        if wd is not None:
+            wd.append_metrics(record)
+        _save(config, wd, state, build_rule(config, architecture(config, 0, pool.dim)),
+              time.perf_counter() - t_run)
+    return record["val_accuracy"]
 
 
 def _save(config: MetaTrainConfig, wd: Workdir | None, state: TrainerState, rule: UpdateRule,
@@ -373,9 +421,9 @@ def _write_rule(path, config: MetaTrainConfig, rule: UpdateRule, meta_params: Me
 
 
 def validation_history(workdir: str) -> list[dict]:
-    """``{"step", "val_accuracy", "val_accuracy_step1"}`` of every validation in a workdir."""
+    """The validation fields of every validation record in a workdir (step 0 included)."""
     wd = Workdir(workdir, create=False)
-    return [{k: r[k] for k in ("step", "val_accuracy", "val_accuracy_step1") if k in r}
+    return [{k: v for k, v in r.items() if k == "step" or k.startswith("val_")}
             for r in wd.read_metrics() if "val_accuracy" in r]
 
 

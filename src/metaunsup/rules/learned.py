@@ -89,6 +89,11 @@ class LearnedRuleConfig:
         (-hebb + oja_subspace) starts the rule near Oja's subspace rule.
       init_mix_std: std of the random noise added to initial mixing weights.
       net_init_scale: rule networks' weights start N(0, scale^2 / fan_in).
+      zero_bias_readout: the bias read-out starts at zero (no bias update until
+        meta-training finds one) instead of random, so that the untrained rule
+        does not depend on the initialisation key (a random bias read-out
+        moved every bias by a random direction of RMS lr per step and made the
+        untrained rule's accuracy range over 20 points across keys).
       delta_init_scale: the same for W_delta (small: d passes down ~ unchanged).
       lr: step size of the bounded step (released code: 1e-4).
       learn_lr: make log(lr) a meta-parameter, clipped to [lr_min, lr_max]
@@ -134,6 +139,7 @@ class LearnedRuleConfig:
     init_mix: tuple[tuple[str, float], ...] = (("hebb", -1.0), ("oja_subspace", 1.0))
     init_mix_std: float = 0.01
     net_init_scale: float = 1.0
+    zero_bias_readout: bool = False
     delta_init_scale: float = 0.1
     lr: float = 1e-4
     learn_lr: bool = False
@@ -227,6 +233,15 @@ CONFIGS: dict[str, LearnedRuleConfig] = {
                                      planes=HAND_PLANES),
     # "small" plus the planes of a per-example competition across a layer's units.
     "small_competitive": dataclasses.replace(SMALL, planes=CLASSIC_PLANES + COMPETITIVE_PLANES),
+    # The compact family for ES (issue 11): a learned mix of every hand-designed and
+    # competition plane over the activations, per-layer-kind offsets, a learned step
+    # size and temperature, and a bias read-out; 65 meta-parameters. Its untrained
+    # rule is deterministic: subspace Oja (-hebb + oja_subspace) with column-normalised
+    # weights, no bias update.
+    "compact": dataclasses.replace(
+        SMALL, use_unit_net=False, learned_readouts=False,
+        planes=CLASSIC_PLANES + COMPETITIVE_PLANES, init_mix_std=0.0, zero_bias_readout=True,
+        lr=3e-3, learn_lr=True, lr_max=0.05, normalize_columns=True),
 }
 
 
@@ -317,7 +332,8 @@ class LearnedRule:
                 "w_post": un.dense_init(kq, ch, (ch, r), cfg.net_init_scale),
                 "b_post": jnp.zeros((r,), jnp.float32),
             }
-        meta["bias"] = {"w": un.dense_init(k[4], ch, (ch,), cfg.net_init_scale),
+        meta["bias"] = {"w": un.dense_init(k[4], ch, (ch,), 0.0 if cfg.zero_bias_readout
+                                           else cfg.net_init_scale),
                         "b": jnp.zeros((), jnp.float32)}
         labels = cfg.plane_labels
         base = dict(cfg.init_mix)

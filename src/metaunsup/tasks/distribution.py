@@ -47,6 +47,10 @@ class TaskDistConfig:
       augment: per-example augmentation ranges; its parameters are targets.
       permute_inputs: apply a fixed random input permutation per task.
       max_per_class: examples kept per class in the device pool.
+      architectures: if given, base networks are drawn uniformly from these
+        named fixed shapes (``tasks.suite.ARCH_GROUPS``: e.g. "paper", "deep",
+        "tanh") instead of from the depth and width ranges: a few shapes,
+        hence a few compilations, covering the evaluation network.
     """
 
     datasets: tuple[str, ...] = ("glyphs", "digits")
@@ -64,8 +68,14 @@ class TaskDistConfig:
     augment: AugmentConfig = AugmentConfig()
     permute_inputs: bool = True
     max_per_class: int = 400
+    architectures: tuple[str, ...] = ()
 
     def __post_init__(self):
+        from metaunsup.tasks.suite import arch_spec
+
+        object.__setattr__(self, "architectures", tuple(self.architectures))
+        for name in self.architectures:
+            arch_spec(name, 1)  # a one-line error for an unknown name
         bad = sorted(set(self.datasets) & set(self.held_out))
         if bad:
             raise UserError(
@@ -90,7 +100,12 @@ class TaskDistConfig:
 
 
 def sample_architecture(rng: np.random.Generator, config: TaskDistConfig, n_in: int) -> MLPSpec:
-    """Draws a base network: depth, log-uniform hidden widths, fixed top width."""
+    """Draws a base network: depth, log-uniform hidden widths, fixed top width
+    (or one of ``config.architectures``)."""
+    if config.architectures:
+        from metaunsup.tasks.suite import arch_spec
+
+        return arch_spec(config.architectures[int(rng.integers(len(config.architectures)))], n_in)
     depth = int(rng.integers(config.depth_range[0], config.depth_range[1] + 1))
     lo, hi = np.log(config.width_range[0]), np.log(config.width_range[1])
     m = config.width_multiple

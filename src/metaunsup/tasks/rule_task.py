@@ -63,6 +63,7 @@ class RuleTask:
     dist: TaskDistConfig
     pool: DataPool
     ridge: RidgeConfig = RidgeConfig()
+    episodes_at_end: int = 2
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -85,20 +86,18 @@ class RuleTask:
         x_aug, aug = augment(key, x, self.image_shape, self.dist.augment)
         return x_aug[:, perm], aug
 
-    def step_loss(self, meta_params: MetaParams, state: RuleTaskState,
-                  key: PRNGKey) -> tuple[RuleTaskState, Array, Array]:
-        """One inner step and the meta-objective after it: (state, loss, accuracy)."""
-        k_x, k_xa, k_ep, k_epa = jax.random.split(key, 4)
-        x = sample_unlabeled(k_x, self.pool, state.dataset_id, self.dist.batch_size)
-        x, _ = self._augment(k_xa, x, state.perm)
-        inner, _ = inner_step(self.rule, meta_params, state.inner, x)
-        state = state._replace(inner=inner)
+    def _score(self, params, x_bn: Array, classes: Array, perm: Array,
+               key: PRNGKey) -> tuple[Array, Array]:
+        """Ridge meta-objective of a fresh augmented episode: (loss, accuracy).
 
+        Features use the batch-norm statistics of the unlabeled batch ``x_bn``.
+        """
+        k_ep, k_epa = jax.random.split(key)
         shots = self.dist.shots
-        ex, labels = sample_episode(k_ep, self.pool, state.classes, 2 * shots)
-        ex, aug = self._augment(k_epa, ex, state.perm)
+        ex, labels = sample_episode(k_ep, self.pool, classes, 2 * shots)
+        ex, aug = self._augment(k_epa, ex, perm)
         net = self.rule.net
-        feats = features(inner.params, ex, net, bn_stats(inner.params, x, net))
+        feats = features(params, ex, net, bn_stats(params, x_bn, net))
         targets = jnp.concatenate(
             [centred_one_hot(labels, self.dist.n_way), self.dist.augment.aux_weight * aug], axis=1)
         # Examples come grouped by class, 2*shots each: first half support, second query.
@@ -106,9 +105,51 @@ class RuleTask:
         order = jnp.argsort(~is_support, stable=True)
         n_s = self.dist.n_way * shots
         f, t = feats[order], targets[order]
-        loss, acc = ridge_meta_loss(f[:n_s], t[:n_s], f[n_s:], t[n_s:], self.ridge,
-                                    num_classes=self.dist.n_way)
+        return ridge_meta_loss(f[:n_s], t[:n_s], f[n_s:], t[n_s:], self.ridge,
+                               num_classes=self.dist.n_way)
+
+    def _batch(self, key: PRNGKey, state: RuleTaskState, size: int) -> Array:
+        k_x, k_xa = jax.random.split(key)
+        x = sample_unlabeled(k_x, self.pool, state.dataset_id, size)
+        return self._augment(k_xa, x, state.perm)[0]
+
+    def step_loss(self, meta_params: MetaParams, state: RuleTaskState,
+                  key: PRNGKey) -> tuple[RuleTaskState, Array, Array]:
+        """One inner step and the meta-objective after it: (state, loss, accuracy)."""
+        k_x, k_ep = jax.random.split(key)
+        x = self._batch(k_x, state, self.dist.batch_size)
+        inner, _ = inner_step(self.rule, meta_params, state.inner, x)
+        state = state._replace(inner=inner)
+        loss, acc = self._score(inner.params, x, state.classes, state.perm, k_ep)
         return state, loss, acc
+
+    def episode_loss(self, meta_params: MetaParams, key: PRNGKey,
+                     num_steps: Array) -> tuple[Array, Metrics]:
+        """A fresh task trained for ``num_steps`` (may be traced) steps, scored at the end.
+
+        The score is the ridge meta-objective averaged over ``episodes_at_end``
+        fresh episodes, with batch-norm statistics of a 256-example unlabeled
+        batch. Everything random derives from ``key``, so members of an ES
+        population given the same key share the task, the initial network, the
+        minibatches and the episodes (common random numbers).
+        """
+        k_init, k_run, k_ref, k_ep = jax.random.split(key, 4)
+        state = self.init(meta_params, k_init)
+
+        def body(t, inner):
+            x = self._batch(jax.random.fold_in(k_run, t), state, self.dist.batch_size)
+            return inner_step(self.rule, meta_params, inner, x)[0]
+
+        inner = jax.lax.fori_loop(0, num_steps, body, state.inner)
+        x_ref = self._batch(k_ref, state, 256)
+        losses, accs = jax.vmap(lambda k: self._score(inner.params, x_ref, state.classes,
+                                                      state.perm, k))(
+            jax.random.split(k_ep, self.episodes_at_end))
+        finite = tree_all_finite(inner.params)
+        loss = jnp.where(finite, jnp.mean(losses), 2.0)  # cosine loss is at most 2
+        acc = jnp.where(finite, jnp.mean(accs), 0.0)
+        return loss, {"accuracy": acc, "finite": finite.astype(jnp.float32),
+                      "horizon": jnp.asarray(num_steps, jnp.float32)}
 
     def unroll(self, meta_params: MetaParams, state: RuleTaskState, key: PRNGKey,
                num_steps: int, *, remat: bool = False) -> tuple[RuleTaskState, Array, Metrics]:

@@ -45,9 +45,23 @@ ARCH_GROUPS: tuple[tuple[str, tuple[int, ...], str, int], ...] = (
     ("wide", (512, 512, 32), "relu", 1),
     ("tanh", (128, 128, 128, 128, 32), "tanh", 1),
     ("swish", (128, 128, 128, 128, 32), "swish", 1),
+    ("sigmoid", (128, 128, 128, 128, 32), "sigmoid", 1),
+    ("leaky_relu", (128, 128, 128, 128, 32), "leaky_relu", 1),
+    ("deep_wide", (256,) * 5 + (32,), "relu", 1),
+    ("tiny", (32, 16), "relu", 1),  # for tests and smoke runs only
 )
+DEFAULT_GROUPS = ("paper", "deep", "wide", "tanh", "swish")
 
 SUITE_DATASETS = ("glyphs", "digits")
+
+
+def arch_spec(name: str, n_in: int) -> MLPSpec:
+    """The base network of architecture group ``name`` (see :data:`ARCH_GROUPS`)."""
+    for g in ARCH_GROUPS:
+        if g[0] == name:
+            return MLPSpec(n_in=n_in, widths=g[1], activation=g[2])
+    raise UserError(f"unknown architecture {name!r}; choose one of "
+                    f"{', '.join(g[0] for g in ARCH_GROUPS)}")
 # Glyphs are rendered; their validation split gets enough examples per class for
 # disjoint support and query sets (the default test split has only 10).
 _GLYPH_VALID_PER_CLASS = 30
@@ -82,7 +96,7 @@ class SuiteConfig:
     n_way: int = 10
     shots: int = 10
     query: int = 20
-    groups: tuple[str, ...] = tuple(g[0] for g in ARCH_GROUPS)
+    groups: tuple[str, ...] = DEFAULT_GROUPS
     augment: AugmentConfig = AugmentConfig()
     permute_inputs: bool = True
     ref_size: int = 256
@@ -242,14 +256,17 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
         inner, _ = inner_step(rule, meta_params, inner, x[:, perm])
         return inner, None
 
+    def segment(inner, bounds):
+        # One loop body and one scoring in the program, whatever the number of
+        # horizons (compilation, not run time, dominates small suites).
+        inner = jax.lax.fori_loop(bounds[0], bounds[1], lambda t, s: body(s, t)[0], inner)
+        return inner, score(inner.params)
+
     inner = init_inner_state(rule, meta_params, key=key_init)
-    outs, done = [], 0
-    for h in config.horizons:
-        if h > done:
-            inner, _ = jax.lax.scan(body, inner, jnp.arange(done, h))
-            done = h
-        outs.append(score(inner.params))
-    return TaskScores(*(jnp.stack(parts) for parts in zip(*outs)))
+    ends = jnp.asarray(config.horizons, jnp.int32)
+    bounds = jnp.stack([jnp.concatenate([jnp.zeros((1,), jnp.int32), ends[:-1]]), ends], axis=1)
+    _, outs = jax.lax.scan(segment, inner, bounds)
+    return TaskScores(*outs)
 
 
 @partial(jax.jit, static_argnums=(0, 1))
@@ -274,5 +291,5 @@ def episode_labels(config: SuiteConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(classes, config.shots), np.repeat(classes, config.query)
 
 
-__all__ = ["ARCH_GROUPS", "SuiteConfig", "SuiteGroup", "TaskScores", "build_suite",
+__all__ = ["ARCH_GROUPS", "DEFAULT_GROUPS", "SuiteConfig", "SuiteGroup", "TaskScores", "build_suite",
            "episode_labels", "group_sizes", "load_suite_pool", "run_group", "run_task"]
