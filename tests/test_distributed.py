@@ -70,6 +70,8 @@ def test_cli_refuses_cluster_flags_without_distributed(tmp_path, capsys):
 
 
 def test_single_process_helpers_are_identities():
+    dist.initialize(dist.DistributedSpec(num_processes=1, process_id=0))  # nothing to join
+    assert jax.process_count() == 1
     tree = {"a": np.arange(3, dtype=np.float32), "b": np.int32(7)}
     assert dist.is_writer()
     for out in (dist.broadcast(tree), dist.to_host(tree)):

@@ -117,6 +117,8 @@ def initialize(spec: DistributedSpec) -> None:
     """
     import jax
 
+    if spec.num_processes == 1 and spec.coordinator is None:
+        return  # a run of one process needs no coordination
     kwargs: dict[str, Any] = {"initialization_timeout": spec.timeout_s}
     if spec.coordinator is not None:
         kwargs["coordinator_address"] = spec.coordinator
