@@ -1,30 +1,48 @@
-"""Cost of a TBPTT meta-gradient relative to the forward unroll, memory with and
-without rematerialisation, and meta-step throughput on 1 vs 2 devices.
+"""Cost of a TBPTT meta-gradient relative to the forward unroll, ES/PES population
+throughput, memory with and without rematerialisation, and meta-step throughput on
+1 vs 2 devices and 2 processes.
 
-    python benchmarks/bench_metagrad.py --json            # full run (several minutes)
-    python benchmarks/bench_metagrad.py --json --quick    # T = 20 only, no memory sweep
+    python benchmarks/bench_metagrad.py --json                 # everything (many minutes)
+    python benchmarks/bench_metagrad.py --json --quick         # ratio and population, T = 20
+    python benchmarks/bench_metagrad.py --json --modes memory --plot experiments/benchmarks/metagrad_memory.png
 
 Prints one JSON object per measurement (field ``bench``):
 - ``ratio``: seconds per inner step of the forward unroll and of the TBPTT
   meta-gradient over T steps, and ``metagrad_to_forward_ratio`` (with and
   without remat);
+- ``population``: the forward unroll of P perturbed rules (``meta_params + sigma
+  * noise``, the members of an ES/PES population) on the same task state, data
+  and key, vmapped into one compiled program, against one rule's forward
+  unroll; ``population_efficiency`` = P * time(one rule) / time(population)
+  (1.0: a member costs what a lone rule costs; above 1: batching helps);
 - ``memory``: XLA's compiled peak temporary memory of the meta-gradient for
-  T = 50, 200, 800, with and without ``jax.checkpoint`` per inner step;
+  T = 50, 200, 800 (from ``compile().memory_analysis()``, nothing is run),
+  without remat, with ``jax.checkpoint`` per inner step (the trainer's
+  ``remat``), and with two-level checkpointing (segments of K ~ sqrt(T) steps,
+  each checkpointed; ``remat: "nested"``, a variant defined here);
 - ``devices``: outer steps per second of ``meta_step`` with the meta-batch
   sharded over 1 and over 2 forced host devices (a subprocess each, since the
-  device count is fixed when JAX starts).
+  device count is fixed when JAX starts);
+- ``processes``: the same over 2 processes on 127.0.0.1 (``jax.distributed``,
+  one device each; :mod:`metaunsup.outer.distributed`).
 The task is the ``recipe_small`` configuration's rule on a 256-128-64-32
 network, batch 64, over a synthetic data pool (timing does not depend on data).
+Times are medians over ``--repeats`` calls after a warm-up call. Run it with
+``nice -n 10`` on a shared machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import time
+
+MODES = ("ratio", "population", "memory", "devices", "processes")
 
 
 def _setup(meta_batch: int = 4):
@@ -56,6 +74,14 @@ def _time(fn, args, repeats):
     return statistics.median(times)
 
 
+def _call(fn, args) -> float:
+    import jax
+
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t
+
+
 def bench_ratio(T: int, repeats: int) -> list[dict]:
     import jax
 
@@ -80,6 +106,82 @@ def bench_ratio(T: int, repeats: int) -> list[dict]:
     return out
 
 
+def bench_population(T: int, sizes, repeats: int, sigma: float = 0.01) -> list[dict]:
+    """P perturbed rules on one task state, data and key, vmapped, vs one rule."""
+    import jax
+    import jax.numpy as jnp
+
+    from metaunsup.tasks.rule_task import RuleTask
+
+    config, pool, rule, mp = _setup()
+    task = RuleTask(rule, config.tasks, pool)
+    state = task.init(mp, jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+
+    def loss(m, s, k, p):
+        return RuleTask(rule, config.tasks, p).unroll(m, s, k, T)[1]
+
+    one = jax.jit(loss)
+    population = jax.jit(jax.vmap(loss, in_axes=(0, None, None, None)))
+    out = []
+    for P in sizes:
+        leaves, treedef = jax.tree_util.tree_flatten(mp)
+        keys = jax.random.split(jax.random.PRNGKey(3), len(leaves))
+        members = jax.tree_util.tree_unflatten(treedef, [
+            x[None] + sigma * jax.random.normal(k, (P,) + x.shape, x.dtype)
+            for k, x in zip(keys, leaves)])
+        losses = population(members, state, key, pool)
+        assert losses.shape == (P,) and bool(jnp.all(jnp.isfinite(losses)))
+        # Interleaved, so that both see the same load on a shared machine.
+        ratios, t_ones, t_pops = [], [], []
+        jax.block_until_ready(one(mp, state, key, pool))
+        for _ in range(repeats):
+            t_one = _call(one, (mp, state, key, pool))
+            t_pop = _call(population, (members, state, key, pool))
+            t_ones.append(t_one)
+            t_pops.append(t_pop)
+            ratios.append(P * t_one / t_pop)
+        out.append({"bench": "population", "P": P, "T": T, "sigma": sigma,
+                    "one_rule_ms": round(1e3 * statistics.median(t_ones), 2),
+                    "population_ms": round(1e3 * statistics.median(t_pops), 2),
+                    "population_efficiency": round(statistics.median(ratios), 3),
+                    "population_efficiency_range": [round(min(ratios), 3),
+                                                    round(max(ratios), 3)]})
+    return out
+
+
+def _segment_length(T: int) -> int:
+    """The largest divisor of T not above ceil(sqrt(T))."""
+    return max(k for k in range(1, math.isqrt(T) + 1) if T % k == 0)
+
+
+def nested_remat_loss(task, meta_params, state, key, T: int, K: int):
+    """Mean meta-loss of T inner steps as T / K checkpointed segments of K steps.
+
+    The backward pass stores T / K segment-entry states and, while it
+    recomputes one segment, that segment's K step states: O(T / K + K) states,
+    O(sqrt T) for K ~ sqrt(T), instead of O(T) with per-step checkpointing.
+    (The truncation's task reset of ``RuleTask.unroll`` is left out: memory only.)
+    """
+    import jax
+    import jax.numpy as jnp
+
+    keys = jax.random.split(key, T)
+    keys = keys.reshape((T // K, K) + keys.shape[1:])
+
+    @jax.checkpoint
+    def body(s, k):
+        s, loss, _ = task.step_loss(meta_params, s, k)
+        return s, loss
+
+    @jax.checkpoint
+    def segment(s, ks):
+        return jax.lax.scan(body, s, ks)
+
+    _, losses = jax.lax.scan(segment, state, keys)
+    return jnp.mean(losses)
+
+
 def bench_memory(lengths) -> list[dict]:
     import jax
 
@@ -90,18 +192,57 @@ def bench_memory(lengths) -> list[dict]:
     state = RuleTask(rule, config.tasks, pool).init(mp, jax.random.PRNGKey(1))
     out = []
     for T in lengths:
-        for remat in (False, True):
-            fn = jax.jit(lambda m, s, k, p: est.tbptt(RuleTask(rule, config.tasks, p), m, s, k, T,
-                                                      remat=remat)[0])
+        for remat in (False, True, "nested"):
+            if remat == "nested":
+                K = _segment_length(T)
+                fn = jax.jit(jax.grad(lambda m, s, k, p: nested_remat_loss(
+                    RuleTask(rule, config.tasks, p), m, s, k, T, K)))
+            else:
+                fn = jax.jit(lambda m, s, k, p: est.tbptt(
+                    RuleTask(rule, config.tasks, p), m, s, k, T, remat=remat)[0])
+            t = time.perf_counter()
             compiled = fn.lower(mp, state, jax.random.PRNGKey(2), pool).compile()
             mem = compiled.memory_analysis()
             temp = getattr(mem, "temp_size_in_bytes", None) if mem is not None else None
-            out.append({"bench": "memory", "T": T, "remat": remat,
-                        "peak_temp_mib": None if temp is None else round(temp / 2**20, 2)})
+            row = {"bench": "memory", "T": T, "remat": remat,
+                   "peak_temp_mib": None if temp is None else round(temp / 2**20, 2),
+                   "compile_s": round(time.perf_counter() - t, 1),
+                   "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            if remat == "nested":
+                row["segment"] = K
+            out.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
     return out
 
 
-def bench_devices_child(repeats: int) -> dict:
+def plot_memory(rows, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {False: "no remat", True: "remat per step (trainer's remat)",
+              "nested": "two-level remat, segments of ~sqrt(T)"}
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for remat, label in labels.items():
+        pts = sorted((r["T"], r["peak_temp_mib"]) for r in rows
+                     if r["bench"] == "memory" and r["remat"] == remat and r["peak_temp_mib"])
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("truncation length T (inner steps)")
+    ax.set_ylabel("peak temporary memory (MiB, XLA)")
+    ax.set_title("TBPTT meta-gradient memory, small rule\n256-128-64-32 net, batch 64")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.savefig(path, dpi=120)
+
+
+def _throughput(repeats: int) -> dict:
+    """Outer steps per second of the trainer's meta-step on whatever devices JAX sees."""
     import jax
 
     from metaunsup.outer import trainer as tr
@@ -116,38 +257,90 @@ def bench_devices_child(repeats: int) -> dict:
         return m["meta_loss"]
 
     t = _time(lambda: run(), (), repeats)
-    return {"bench": "devices", "devices": len(jax.devices()),
+    return {"devices": len(jax.devices()), "processes": jax.process_count(),
+            "meta_batch": config.meta_batch, "truncation": config.truncation,
             "outer_steps_per_s": round(1.0 / t, 4),
             "inner_steps_per_s": round(config.meta_batch * config.truncation / t, 1)}
+
+
+def _child_env(devices: int) -> dict:
+    return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+                JAX_PLATFORMS="cpu")
 
 
 def bench_devices(repeats: int) -> list[dict]:
     out = []
     for n in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}",
-                   JAX_PLATFORMS="cpu")
-        res = subprocess.run([sys.executable, __file__, "--devices-child", "--repeats",
-                              str(repeats)], env=env, capture_output=True, text=True, check=True)
-        out.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        res = subprocess.run([sys.executable, __file__, "--child", "--repeats", str(repeats)],
+                             env=_child_env(n), capture_output=True, text=True, check=True)
+        out.append({"bench": "devices", **json.loads(res.stdout.strip().splitlines()[-1])})
     return out
+
+
+def bench_processes(repeats: int, timeout: float = 1800) -> list[dict]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen([sys.executable, __file__, "--child", "--repeats", str(repeats),
+                               "--process", f"{i},2,127.0.0.1:{port}"],
+                              env=_child_env(1), stdout=subprocess.PIPE, text=True)
+             for i in range(2)]
+    try:
+        outs = [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"a benchmark process failed: {[p.returncode for p in procs]}")
+    return [{"bench": "processes", **json.loads(outs[0].strip().splitlines()[-1])}]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="modes ratio and population only")
+    ap.add_argument("--modes", default=None, help=f"comma-separated subset of {', '.join(MODES)}")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--devices-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--T", type=int, default=20, help="truncation of ratio and population")
+    ap.add_argument("--population", default="8,32", help="population sizes P")
+    ap.add_argument("--lengths", default="50,200,800", help="truncations of the memory sweep")
+    ap.add_argument("--plot", metavar="PNG", help="memory mode: write the figure here")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--process", help=argparse.SUPPRESS)  # "id,count,host:port"
     args = ap.parse_args()
-    if args.devices_child:
-        print(json.dumps(bench_devices_child(args.repeats)))
+    if args.child:
+        if args.process:
+            from metaunsup.outer import distributed as dist
+
+            i, n, coordinator = args.process.split(",")
+            dist.initialize(dist.resolve_spec(coordinator, n, i, timeout_s=120))
+        print(json.dumps(_throughput(args.repeats)))
         return
-    results = bench_ratio(20, args.repeats)
-    if not args.quick:
-        results += bench_memory((50, 200, 800)) + bench_devices(args.repeats)
-    for r in results:
-        print(json.dumps(r) if args.json else "  ".join(f"{k}={v}" for k, v in r.items()),
-              flush=True)
+    modes = (args.modes.split(",") if args.modes else
+             ["ratio", "population"] if args.quick else list(MODES))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        ap.error(f"unknown mode {unknown[0]!r}; choose from {', '.join(MODES)}")
+    results: list[dict] = []
+    for mode in modes:
+        if mode == "ratio":
+            rows = bench_ratio(args.T, args.repeats)
+        elif mode == "population":
+            rows = bench_population(args.T, [int(p) for p in args.population.split(",")],
+                                    args.repeats)
+        elif mode == "memory":
+            rows = bench_memory([int(t) for t in args.lengths.split(",")])
+            if args.plot:
+                plot_memory(rows, args.plot)
+        elif mode == "devices":
+            rows = bench_devices(args.repeats)
+        else:
+            rows = bench_processes(args.repeats)
+        for r in rows:
+            print(json.dumps(r) if args.json else "  ".join(f"{k}={v}" for k, v in r.items()),
+                  flush=True)
+        results += rows
 
 
 if __name__ == "__main__":
