@@ -258,8 +258,9 @@ def _text_figures(rows, ctx: Context) -> list[str]:
 
 register_study(Study(
     name="text", title="Images to text: bag-of-words movie reviews at 10 and 100 shots",
-    full_time="about 35 minutes on 2 CPU cores (vocabulary 1000, 10 and 100 shots, "
-              "20 seeds, 1000 steps, measured 2026-11-29)",
+    full_time="36 minutes measured on 2 CPU cores shared with other jobs with seeds=10 "
+              "steps=500 and 7 methods (2026-11-29); the defaults (20 seeds, 1000 steps) "
+              "take about 4 times that",
     defaults={**IMAGE_DEFAULTS, "dataset": "movie_reviews", "vocab_size": 1000,
               "shots_list": [10, 100], "seeds": 20, "hidden": 128, "hidden_layers": 4},
     quick={**QUICK, "vocab_size": 196, "shots_list": [2, 8], "hidden": 8, "hidden_layers": 1,
