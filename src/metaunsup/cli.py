@@ -336,7 +336,9 @@ def cmd_meta_train(args) -> int:
 
 def cmd_export_rule(args) -> int:
     from metaunsup.outer.trainer import export_rule, validation_history
+    from metaunsup.run.checkpoint import check_writable
 
+    check_writable(args.out)  # before anything is printed
     for rec in validation_history(args.workdir):
         print(json.dumps(rec), flush=True)
     print(json.dumps(export_rule(args.workdir, args.out, step=args.step)), flush=True)
