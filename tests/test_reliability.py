@@ -120,6 +120,7 @@ def test_rule_file_tensors_are_checked_against_its_config(tmp_path, capsys):
     (["meta-train", "--config", "smoke", "--workdir", str(A_FILE)], "not a directory"),
     (["export-rule", "--workdir", str(A_FILE.parent / "no_such_run"), "--out", "x"],
      "no such run directory"),
+    (["export-rule", "--workdir", str(A_FILE.parent), "--out", str(A_FILE / "r")], "is a file"),
     (["demo", "--datasets", "digits", "--methods", "raw", "--report", str(A_FILE / "r")],
      "is a file"),
     (["meta-train", "--config", "smoke", "--workdir", "/proc/metaunsup-wd"], "cannot write"),
