@@ -131,9 +131,10 @@ def _figures(rows, ctx: Context) -> list[str]:
 
 
 def _tables(rows, settings) -> list[Table]:
+    shown = set(settings["snapshots"]) | {settings["steps"]}  # the full curve is in the figure
     steps = []
     for r in rows:
-        steps += [t for t in r.get("curve", {}).get("steps", []) if t not in steps]
+        steps += [t for t in r.get("curve", {}).get("steps", []) if t not in steps and t in shown]
     cells = []
     for r in rows:
         if "curve" in r:
@@ -143,7 +144,7 @@ def _tables(rows, settings) -> list[Table]:
         else:
             cells.append([r["method"] + " (no training)"] + [cell(r)] * len(steps))
     n = len(rows[0]["seeds"]) if rows else 0
-    return [Table(f"two moons: {settings['shots']}-shot accuracy (%) after each number of "
+    return [Table(f"two moons: {settings['shots']}-shot accuracy (%) after some numbers of "
                   f"inner steps, mean ± 95% interval over {n} seeds",
                   ["method"] + [f"step {t}" for t in steps], cells)]
 
