@@ -15,6 +15,8 @@ from metaunsup.tasks.distribution import TaskDistConfig
 from metaunsup.tasks.pool import build_pool, sample_classes, sample_episode, sample_unlabeled
 from metaunsup.tasks.rule_task import RuleTask
 
+pytestmark = pytest.mark.usefixtures("strict_dtypes")
+
 RES = 6
 
 
