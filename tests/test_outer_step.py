@@ -108,3 +108,17 @@ def test_pes_and_es_pass_the_task_accuracy_through():
         _, metrics = jax.jit(partial(outer_step, task, estimator, opt))(state)
         acc = float(metrics["episode_accuracy"])
         assert 0.0 < acc <= 1.0, (estimator.name, acc)
+
+
+def test_compact_family_is_small_and_its_untrained_rule_is_one_rule():
+    from metaunsup.models import MLPSpec
+    from metaunsup.rules import make_rule
+
+    rule = make_rule("learned", MLPSpec(n_in=12, widths=(8, 4)), config="compact")
+    assert rule.num_meta_params() <= 100
+    a = rule.init_meta_params(jax.random.PRNGKey(0))
+    b = rule.init_meta_params(jax.random.PRNGKey(1))
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_array_equal(x, y)  # no key dependence: "untrained" is well defined
+    assert not np.any(np.asarray(a["bias"]["w"]))  # no bias drift before meta-training
+    assert "log_tau" in a["mix"] and "log_lr" in a

@@ -233,14 +233,16 @@ CONFIGS: dict[str, LearnedRuleConfig] = {
                                      planes=HAND_PLANES),
     # "small" plus the planes of a per-example competition across a layer's units.
     "small_competitive": dataclasses.replace(SMALL, planes=CLASSIC_PLANES + COMPETITIVE_PLANES),
-    # The compact family for ES (issue 11): a learned mix of every hand-designed and
-    # competition plane over the activations, per-layer-kind offsets, a learned step
-    # size and temperature, and a bias read-out; 65 meta-parameters. Its untrained
-    # rule is deterministic: subspace Oja (-hebb + oja_subspace) with column-normalised
-    # weights, no bias update.
+    # The compact family for ES (issue 11): a learned mix of the hand-designed and
+    # competition planes over the activations (gram_post equals oja_subspace when the
+    # read-outs are the activations, and gram_pre costs the most; both left out),
+    # per-layer-kind offsets, a learned step size and temperature, and a bias
+    # read-out; 57 meta-parameters. Its untrained rule is deterministic: subspace
+    # Oja (-hebb + oja_subspace) with column-normalised weights, no bias update.
     "compact": dataclasses.replace(
         SMALL, use_unit_net=False, learned_readouts=False,
-        planes=CLASSIC_PLANES + COMPETITIVE_PLANES, init_mix_std=0.0, zero_bias_readout=True,
+        planes=tuple(p for p in CLASSIC_PLANES if p not in ("gram_post", "gram_pre"))
+        + COMPETITIVE_PLANES, init_mix_std=0.0, zero_bias_readout=True,
         lr=3e-3, learn_lr=True, lr_max=0.05, normalize_columns=True),
 }
 
