@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from metaunsup.errors import UserError, check_positive_int
 
 DEMO_DATASETS = ("fashion_mnist", "mnist")
-DEMO_METHODS = ("rule", "autoencoder", "vae", "supervised", "raw", "pca", "random")
+DEMO_METHODS = ("rule", "autoencoder", "vae", "supervised", "wta", "raw", "pca", "random")
 
 
 class _Parser(argparse.ArgumentParser):
