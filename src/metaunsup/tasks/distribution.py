@@ -122,8 +122,15 @@ def load_pools(config: TaskDistConfig, *, seed: int = 0) -> tuple[DataPool, Data
     """
     from metaunsup.data import load  # lazy: the data layer is heavier
 
+    from metaunsup.tasks.synthetic import SYNTHETIC, generate
+
     train, valid = [], []
     for name in config.datasets:
+        if name in SYNTHETIC:  # generated; the validation split from another seed
+            dim = config.resolution ** 2
+            train.append(generate(name, dim=dim, per_class=300, seed=seed))
+            valid.append(generate(name, dim=dim, per_class=60, seed=seed + 10_000))
+            continue
         ds = load(name, resolution=config.resolution)
         if ds.modality != "image":
             raise UserError(f"meta-training dataset {name!r} is not an image set")
