@@ -295,15 +295,17 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
     study = get_study(name)
     settings = resolve_settings(study, quick=quick, overrides=overrides)
     provenance = rule_provenance(rule)  # a bad rule fails here, before any write
-    init_rule = init_rule_spec(rule)
     path = Path(workdir)
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: exists and is not a directory")
+    old = read_study(path)
+    # A redraw keeps the recorded initialisation spec even if the loader now knows another.
+    init_rule = old["init_rule"] if not compute and old and "init_rule" in old \
+        else init_rule_spec(rule)
     ctx = Context(settings=settings, workdir=path, rule=rule, init_rule=init_rule,
                   progress=progress)
     jobs = study.jobs(ctx)  # validates names and sizes, loads nothing
     identity = {"study": name, "settings": settings, "rule": rule, "init_rule": init_rule}
-    old = read_study(path)
     if old is not None:
         changed = [k for k, v in identity.items() if old.get(k) != json.loads(row_key(v))]
         if changed:
