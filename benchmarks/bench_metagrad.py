@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 
-MODES = ("ratio", "population", "memory", "devices", "processes")
+MODES = ("ratio", "population", "residuals", "memory", "devices", "processes")
 
 
 def _setup(meta_batch: int = 4):
@@ -215,6 +215,40 @@ def bench_memory(lengths) -> list[dict]:
     return out
 
 
+def bench_residuals(lengths) -> list[dict]:
+    """Bytes the backward pass keeps from the forward pass (traced, nothing compiled).
+
+    The leaves of ``jax.vjp``'s backward function are the residuals the
+    forward pass stores for it; with a scan they include one entry per step
+    (per segment, for "nested"). A lower bound on peak memory that is exact
+    about how it grows with T, and takes seconds where compiling takes minutes.
+    """
+    import jax
+
+    from metaunsup.tasks.rule_task import RuleTask
+
+    config, pool, rule, mp = _setup()
+    task = RuleTask(rule, config.tasks, pool)
+    state = task.init(mp, jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    out = []
+    for T in lengths:
+        for remat in (False, True, "nested"):
+            if remat == "nested":
+                K = _segment_length(T)
+                loss = lambda m: nested_remat_loss(task, m, state, key, T, K)  # noqa: E731
+            else:
+                loss = lambda m: task.unroll(m, state, key, T, remat=remat)[1]  # noqa: E731
+            vjp = jax.eval_shape(lambda m: jax.vjp(loss, m)[1], mp)
+            nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(vjp))
+            row = {"bench": "residuals", "T": T, "remat": remat,
+                   "residual_mib": round(nbytes / 2**20, 2)}
+            if remat == "nested":
+                row["segment"] = K
+            out.append(row)
+    return out
+
+
 def plot_memory(rows, path: str) -> None:
     import matplotlib
 
@@ -223,16 +257,19 @@ def plot_memory(rows, path: str) -> None:
 
     labels = {False: "no remat", True: "remat per step (trainer's remat)",
               "nested": "two-level remat, segments of ~sqrt(T)"}
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for remat, label in labels.items():
-        pts = sorted((r["T"], r["peak_temp_mib"]) for r in rows
-                     if r["bench"] == "memory" and r["remat"] == remat and r["peak_temp_mib"])
-        if pts:
-            ax.plot(*zip(*pts), marker="o", label=label)
+    kinds = {"memory": ("peak_temp_mib", "-", "compiled peak"),
+             "residuals": ("residual_mib", "--", "residuals")}
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for bench, (field, style, what) in kinds.items():
+        for i, (remat, label) in enumerate(labels.items()):
+            pts = sorted((r["T"], r[field]) for r in rows
+                         if r["bench"] == bench and r["remat"] == remat and r.get(field))
+            if pts:
+                ax.plot(*zip(*pts), style, marker="o", color=f"C{i}", label=f"{label}: {what}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("truncation length T (inner steps)")
-    ax.set_ylabel("peak temporary memory (MiB, XLA)")
+    ax.set_ylabel("MiB")
     ax.set_title("TBPTT meta-gradient memory, small rule\n256-128-64-32 net, batch 64")
     ax.legend(fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
@@ -329,6 +366,10 @@ def main() -> None:
         elif mode == "population":
             rows = bench_population(args.T, [int(p) for p in args.population.split(",")],
                                     args.repeats)
+        elif mode == "residuals":
+            rows = bench_residuals([int(t) for t in args.lengths.split(",")])
+            if args.plot:
+                plot_memory(rows, args.plot)
         elif mode == "memory":
             rows = bench_memory([int(t) for t in args.lengths.split(",")])
             if args.plot:
