@@ -185,8 +185,8 @@ def open_page(page, *, screenshot=None, width: int = 1200, max_height: int | Non
                 cdp.call("Emulation.setDeviceMetricsOverride",
                          {"width": width, "height": height,
                           "deviceScaleFactor": 1, "mobile": False}, session=sid)
-                shot = cdp.call("Page.captureScreenshot", {"format": "png",
-                                                           "captureBeyondViewport": True},
+                shot = cdp.call("Page.captureScreenshot",
+                                {"format": "png", "captureBeyondViewport": not max_height},
                                 session=sid)
                 Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
             # Let late console messages arrive before reading the events.

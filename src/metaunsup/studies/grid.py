@@ -187,8 +187,9 @@ def _widths_jobs(ctx: Context) -> list[Job]:
 
 register_study(Study(
     name="widths", title="One hidden layer of width 32 to 4096 (then 32 top units)",
-    full_time="about 75 minutes on 2 CPU cores (widths 32-4096, 2 datasets, 5 seeds, "
-              "1000 steps, measured 2026-11-29)",
+    full_time="not measured in full: on 2 CPU cores shared with other jobs (2026-11-29), with "
+              "MNIST only, 500 steps and 5 seeds, a rule row took 1 minute at width 32, 5 at 512 "
+              "and over 40 at 1024; expect several hours for the defaults",
     defaults={**IMAGE_DEFAULTS, "widths": [32, 64, 128, 256, 512, 1024, 2048, 4096],
               "activation": "relu"},
     quick={**QUICK, "widths": [8, 16], "methods": ["rule", "random", "raw"]},
@@ -208,8 +209,8 @@ def _depths_jobs(ctx: Context) -> list[Job]:
 
 register_study(Study(
     name="depths", title="2 to 11 layers of 128 units (the top one 32)",
-    full_time="about 45 minutes on 2 CPU cores (depths 2,3,5,8,11, 2 datasets, 5 seeds, "
-              "1000 steps, measured 2026-11-29)",
+    full_time="not measured in full (stopped after 8 of 27 rows, MNIST only, 500 steps, on "
+              "2 CPU cores shared with other jobs, 2026-11-29); expect hours for the defaults",
     defaults={**IMAGE_DEFAULTS, "depths": [2, 3, 5, 8, 11], "hidden": 128,
               "activation": "relu"},
     quick={**QUICK, "depths": [2, 3], "hidden": 8, "methods": ["rule", "random", "raw"]},
@@ -226,8 +227,9 @@ def _nonlin_jobs(ctx: Context) -> list[Job]:
 
 register_study(Study(
     name="nonlinearities", title="Activations relu, leaky_relu, swish, tanh, sigmoid, step",
-    full_time="about 40 minutes on 2 CPU cores (6 activations, 2 datasets, 5 seeds, "
-              "1000 steps, measured 2026-11-29)",
+    full_time="70 minutes measured on 2 CPU cores shared with other jobs with MNIST only, "
+              "500 steps, 5 seeds, 7 methods (2026-11-29); the defaults (2 datasets, 1000 "
+              "steps) take about 4 times that",
     defaults={**IMAGE_DEFAULTS, "activations": ["relu", "leaky_relu", "swish", "tanh",
                                                 "sigmoid", "step"],
               "hidden": 128, "hidden_layers": 4},

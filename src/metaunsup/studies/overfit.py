@@ -156,8 +156,9 @@ def _tables(rows, settings) -> list[Table]:
 
 register_study(Study(
     name="meta_overfit", title="Held-out images and text along a meta-training run",
-    full_time="about 25 minutes on 2 CPU cores (4 rules, MNIST and text, 5 seeds, "
-              "1000 steps, measured 2026-11-29)",
+    full_time="about 55 minutes on 2 CPU cores shared with other jobs with steps=500 (4 "
+              "rules, MNIST and text, 5 seeds; 45 minutes measured for 9 of its 10 rows, "
+              "2026-11-29); the defaults (1000 steps) take about twice that",
     defaults={"run": "experiments/runs/recipe_small_v2",
               "rules": ["experiments/ablations/rule_small_untrained.safetensors",
                         "experiments/ablations/rule_small_step250.safetensors",

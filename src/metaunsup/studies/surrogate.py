@@ -176,8 +176,9 @@ def _tables(rows, settings) -> list[Table]:
 
 register_study(Study(
     name="surrogate", title="Surrogate mismatch: VAE and autoencoder loss vs their accuracy",
-    full_time="about 20 minutes on 2 CPU cores (2 datasets, 3000 steps, 3 seeds, "
-              "measured 2026-11-29)",
+    full_time="16 minutes measured on 2 CPU cores shared with other jobs with MNIST only, "
+              "2000 steps, 2 seeds (2026-11-29); the defaults (2 datasets, 3000 steps, 3 seeds) "
+              "take about 4.5 times that",
     defaults={"datasets": ["mnist", "fashion_mnist"], "resolution": 14, "steps": 3000,
               "every": 250, "seeds": 3, "first_seed": 0, "shots": 10, "batch_size": 128,
               "max_test": 2000, "max_train": 0, "widths": [128, 128, 128, 128, 32],
