@@ -189,7 +189,7 @@ register_study(Study(
     name="widths", title="One hidden layer of width 32 to 4096 (then 32 top units)",
     full_time="not measured in full: on 2 CPU cores shared with other jobs (2026-11-29), with "
               "MNIST only, 500 steps and 5 seeds, a rule row took 1 minute at width 32, 5 at 512 "
-              "and over 40 at 1024; expect several hours for the defaults",
+              "and over 30 at 1024; expect several hours for the defaults",
     defaults={**IMAGE_DEFAULTS, "widths": [32, 64, 128, 256, 512, 1024, 2048, 4096],
               "activation": "relu"},
     quick={**QUICK, "widths": [8, 16], "methods": ["rule", "random", "raw"]},
