@@ -156,7 +156,9 @@ class RuleTask:
         """Runs one truncation of ``num_steps`` inner steps.
 
         With ``remat``, each step's activations are recomputed in the backward
-        pass (``jax.checkpoint``) instead of stored: memory O(1) in the steps.
+        pass (``jax.checkpoint``) instead of stored: one task state per step is
+        still kept, so memory stays linear in the steps, with a much smaller
+        constant (measured: experiments/README.md, issue 14).
 
         Returns:
           The new state, the mean meta-loss over the truncation, and metrics
