@@ -472,8 +472,7 @@ def _demo_argv(args) -> list[str]:
 
 _COMMANDS = {"evaluate": cmd_evaluate, "datasets": cmd_datasets, "demo": cmd_demo,
              "meta-train": cmd_meta_train, "export-rule": cmd_export_rule,
-             "validate": lambda a: __import__("metaunsup.eval.validate",
-                                              fromlist=["cmd_validate"]).cmd_validate(a),
+             "validate": lambda a: _validate_cmd(a),
              "study": lambda a: _studies().cmd_study(a),
              "report": lambda a: _studies().cmd_report(a),
              "train": lambda a: _network_cli().cmd_train(a),
@@ -484,6 +483,12 @@ def _network_cli():
     from metaunsup import network_cli
 
     return network_cli
+
+
+def _validate_cmd(args) -> int:
+    from metaunsup.eval.validate import cmd_validate
+
+    return cmd_validate(args)
 
 
 def _studies():

@@ -40,8 +40,8 @@ from metaunsup.eval.probes import ProbeConfig, logreg_accuracy
 from metaunsup.eval.stats import mean_ci95
 from metaunsup.models import MLPSpec
 from metaunsup.rules.base import UpdateRule
-from metaunsup.tasks.suite import (SuiteConfig, build_suite, episode_labels, load_suite_pool,
-                                   run_group)
+from metaunsup.tasks.suite import (SuiteConfig, build_suite, episode_labels, group_sizes,
+                                   load_suite_pool, run_group)
 from metaunsup.types import MetaParams
 
 DEFAULT_INIT_KEYS = 4
@@ -369,8 +369,7 @@ def cmd_validate(args) -> int:
     for spec in dict.fromkeys([reference, *args.rules]):  # every spec checked before any run
         resolve_rule(spec, init_keys=args.init_keys)
     if not args.json:
-        sizes = ", ".join(f"{g} {n}" for g, n in __import__(
-            "metaunsup.tasks.suite", fromlist=["group_sizes"]).group_sizes(config).items())
+        sizes = ", ".join(f"{g} {n}" for g, n in group_sizes(config).items())
         print(f"suite: {config.tasks} tasks ({sizes}), seed {config.seed}, validation split of "
               f"glyphs + digits, {config.n_way}-way {config.shots}-shot logistic probe")
         print(header(config, reference), flush=True)
