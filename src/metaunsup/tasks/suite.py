@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from metaunsup.errors import UserError
+from metaunsup.inner.task import tree_all_finite
 from metaunsup.inner.unroll import init_inner_state, inner_step
 from metaunsup.models import MLPSpec, bn_stats, features
 from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
@@ -205,7 +206,7 @@ class TaskScores(NamedTuple):
       query: [H, n_way * query, F] query features.
       ridge_loss: [H] ridge meta-objective (cosine loss) on the episode.
       ridge_accuracy: [H] its classification accuracy.
-      finite: [H] whether the network's weights are finite.
+      finite: [H] whether every network parameter is finite.
     """
 
     support: Array
@@ -245,7 +246,7 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
         f = features(params, ex, net, bn_stats(params, ref, net))
         loss, acc = ridge_meta_loss(f[:n_s], targets[:n_s], f[n_s:], targets[n_s:], ridge,
                                     num_classes=config.n_way)
-        finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(p.w)) for p in params]))
+        finite = tree_all_finite(params)
         return f[:n_s], f[n_s:], loss, acc, finite
 
     def body(inner, t):
