@@ -195,3 +195,32 @@ def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp
     assert tr.export_rule(str(reference), str(out), step=6)["val_accuracy"] is None
     assert main(["export-rule", "--workdir", str(reference), "--out", str(out), "--step", "5"]) == 2
     assert "no checkpoint at step 5" in capsys.readouterr().err
+
+
+def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
+    """``warm_start``: step 0 holds the source's shared meta-parameters (rules.warm_start)."""
+    from metaunsup.rules.loading import load_rule
+    from metaunsup.rules.warm_start import SHARED_PLANES
+
+    source = load_rule(str(Path(reference, "rule.safetensors")))
+    config = config_from_dict({**TINY, "seed": 7,
+                               "warm_start": str(Path(reference, "rule.safetensors"))})
+    tr.meta_train(config, str(tmp_path), progress=False, stop_after=1)
+    _, rule, meta, step, _ = tr.checkpoint_rule(str(tmp_path), step=0)
+    labels = rule.config.plane_labels
+    shared = np.array([lab in SHARED_PLANES for lab in labels])
+    assert shared.any() and not shared.all()
+    src_w = np.asarray(source.meta_params["mix"]["w"])
+    np.testing.assert_array_equal(np.asarray(meta["mix"]["w"])[shared], src_w[shared])
+    np.testing.assert_array_equal(np.asarray(meta["mix"]["w"])[~shared], 0.0)
+    # (init_meta_params adds N(0, 0.01^2) noise to every mixing weight, so these
+    # exact zeros and copies come from the warm start.)
+
+
+def test_bad_warm_start_file_fails_before_the_first_write(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a rule file")
+    config = config_from_dict({**TINY, "warm_start": str(bad)})
+    with pytest.raises(UserError, match="bad.safetensors"):
+        tr.meta_train(config, str(tmp_path / "wd"), progress=False, stop_after=1)
+    assert not (tmp_path / "wd").exists()

@@ -57,6 +57,9 @@ class MetaTrainConfig:
       eval_groups: architecture groups of those tasks (``tasks.suite.ARCH_GROUPS``).
       checkpoint_every: outer steps between checkpoints.
       keep: checkpoints kept.
+      warm_start: a rule file (e.g. a trained ``compact`` rule) whose shared
+        meta-parameters seed the learned rule before step 0
+        (``rules.warm_start``); "" starts from ``init_meta_params``.
     """
 
     name: str = "custom"
@@ -83,6 +86,7 @@ class MetaTrainConfig:
     eval_groups: tuple[str, ...] = ("paper",)
     checkpoint_every: int = 25
     keep: int = 3
+    warm_start: str = ""
 
     def __post_init__(self):
         opts = self.rule_options

@@ -109,6 +109,30 @@ def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> T
     return TrainerState(meta_params, opt_state, tasks, k_loop, zero, zero, zero)
 
 
+def warm_start_source(config: MetaTrainConfig, rule: UpdateRule):
+    """The rule file of ``config.warm_start`` as a LoadedRule, checked against ``rule``."""
+    from metaunsup.rules.loading import load_rule
+    from metaunsup.rules.warm_start import check_warm_start
+
+    source = load_rule(config.warm_start)
+    if config.rule != "learned" or source.name != "learned":
+        raise UserError(f"warm_start: {config.warm_start} holds a {source.name!r} rule; only "
+                        "a learned rule can seed the learned rule")
+    check_warm_start(rule.config, source.for_net(rule.net).config)
+    return source
+
+
+def apply_warm_start(config: MetaTrainConfig, rule: UpdateRule,
+                     state: TrainerState) -> TrainerState:
+    """A fresh trainer state with its meta_params seeded from ``config.warm_start``."""
+    from metaunsup.rules.warm_start import warm_start_meta_params
+
+    source = warm_start_source(config, rule)
+    meta = warm_start_meta_params(rule.config, state.meta_params,
+                                  source.for_net(rule.net).config, source.meta_params)
+    return state._replace(meta_params=meta, opt_state=make_optimizer(config).init(meta))
+
+
 def _global_norm(tree: PyTree) -> Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
 
@@ -289,7 +313,9 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     dist.on_writer(check_workdir)
     dist.check_meta_batch(config.meta_batch)
     pool, val_pool = load_pools(config.tasks, seed=config.seed)
-    build_rule(config, architecture(config, 0, pool.dim))
+    first_rule = build_rule(config, architecture(config, 0, pool.dim))
+    if config.warm_start:
+        warm_start_source(config, first_rule)  # a bad file fails before the first write
 
     def open_workdir():
         wd = Workdir(workdir, keep=config.keep)
@@ -313,6 +339,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     if state is None:
         rule = build_rule(config, architecture(config, 0, pool.dim))
         state = _init_trainer_jit(config, rule, pool)
+        if config.warm_start:
+            state = apply_warm_start(config, rule, state)
     start = int(state.step)
     if start >= config.outer_steps:
         if wd is not None:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Issue 10 must-show: held-out MNIST / Fashion-MNIST 14x14, 10-shot logistic probe,
+# 10 seeds, 1000 inner steps, every method with its validation-tuned defaults, on the
+# paper network (4 x 128 + 32) and on one hidden layer of 2000 units.
+# Usage: bash experiments/heldout_issue10.sh [OUTDIR]   (default experiments/heldout)
+# One JSON line per method and setting; a finished (file, method) pair is skipped, so
+# rerunning the script resumes it.
+set -euo pipefail
+out=${1:-experiments/heldout}; mkdir -p "$out"
+mu=.venv/bin/metaunsup
+common=(--resolution 14 --steps 1000 --seeds 10 --json)
+untrained=experiments/ablations/rule_small_untrained.safetensors
+compact=experiments/rules/compact_init.safetensors
+run() {  # run FILE METHOD [ARGS...]
+  local file=$1 method=$2; shift 2
+  if [ -f "$file" ] && grep -q "\"tag\": \"$method\"" "$file"; then return; fi
+  { "$mu" evaluate "$@" "${common[@]}" | sed "s/^{/{\"tag\": \"$method\", /"; } >> "$file"
+}
+for widths in 128,128,128,128,32 2000; do
+  for ds in mnist fashion_mnist; do
+    f="$out/${ds}_w${widths//,/-}.jsonl"
+    for m in wta softhebb krotov_hopfield bcm oja random autoencoder; do
+      run "$f" $m --methods $m --dataset $ds --widths $widths
+    done
+    run "$f" rule_shipped --methods rule --dataset $ds --widths $widths
+    run "$f" rule_small_untrained --methods rule --rule $untrained --dataset $ds --widths $widths
+    run "$f" rule_compact_untrained --methods rule --rule $compact --dataset $ds --widths $widths
+    [ "$widths" = 2000 ] || run "$f" raw --methods raw --dataset $ds --widths $widths
+  done
+done
