@@ -6,6 +6,7 @@ Usage (each prints JSON lines; add --quick for a fast smoke run)::
     python experiments/diagnostics.py reset    [--rule shipped]
     python experiments/diagnostics.py snr      [--rule shipped]
     python experiments/diagnostics.py overfit  [--rule compact] [--steps 60]
+    python experiments/diagnostics.py ablate   --rule TRAINED.safetensors --init INIT.safetensors
 
 - spread:  the untrained rule's suite score for each meta-initialisation key,
            and the same with only the bias read-out zeroed (which random part
@@ -20,6 +21,13 @@ Usage (each prints JSON lines; add --quick for a fast smoke run)::
 - overfit: meta-train on ONE fixed task (same data, network, minibatches and
            episode every step) with full-horizon ES and TBPTT; the meta-objective
            should fall far below the untrained rule's.
+- ablate:  knock-out ablations of a trained rule (issue 11): the untrained rule
+           (--init, the same configuration at step 0), the trained mixing weights
+           on the untrained read-outs and per-unit nets ("mix only"), the trained
+           read-outs and nets with the untrained mix, and the trained rule with
+           the mixing weights of the competition planes, of the read-out planes
+           (outer*, gram_*), or of both (hand-designed planes only) set to zero;
+           paired against the trained rule. Nothing is retrained.
 
 Everything draws from the glyphs/digits splits (train split for meta-gradients,
 the validation suite for scores); never MNIST, Fashion-MNIST or text.
@@ -104,6 +112,51 @@ def cmd_reset(args):
         d = 100 * s["accuracy"][-1] - acc_ref
         mean, ci = mean_ci95(d)
         emit(diagnostic="reset", rule=args.rule, reset=group,
+             accuracy=round(float(100 * s["accuracy"][-1].mean()), 2),
+             diff=round(mean, 2), diff_ci95=round(ci, 2), tasks=config.tasks, steps=config.steps)
+
+
+def cmd_ablate(args):
+    from metaunsup.eval.stats import mean_ci95
+    from metaunsup.rules.planes import COMPETITIVE_PLANES, HAND_PLANES
+
+    config = _suite(args)
+    pool = load_suite_pool(config)
+    groups = build_suite(config, pool)
+    base, rule = _rule_for(args.rule)
+    trained = base.meta_params[0]
+    init = resolve_rule(args.init).meta_params[0]
+    labels = [lab.split("[")[0] for lab in rule.config.plane_labels]
+
+    def zero_planes(meta, names):
+        keep = jnp.array([lab not in names for lab in labels], jnp.float32)
+        mix = {**meta["mix"], "w": meta["mix"]["w"] * keep}
+        if "kind" in mix:
+            mix["kind"] = mix["kind"] * keep
+        return {**meta, "mix": mix}
+
+    learned_parts = [k for k in trained if k not in ("mix", "log_lr")]
+    readout_planes = [p for p in set(labels) if p not in HAND_PLANES + COMPETITIVE_PLANES]
+    variants = {
+        "untrained (step 0)": init,
+        "mix only (trained mix and step size, untrained read-outs and nets)":
+            {**init, "mix": trained["mix"], **({"log_lr": trained["log_lr"]}
+                                              if "log_lr" in trained else {})},
+        "learned parts only (untrained mix and step size)":
+            {**init, **{k: trained[k] for k in learned_parts}},
+        "no competition planes": zero_planes(trained, COMPETITIVE_PLANES),
+        "no read-out planes": zero_planes(trained, readout_planes),
+        "hand-designed planes only": zero_planes(trained, COMPETITIVE_PLANES
+                                                 + tuple(readout_planes)),
+    }
+    ref = 100 * score_rule(base, config, pool, groups)["accuracy"][-1]
+    emit(diagnostic="ablate", rule=args.rule, variant="full (trained)",
+         accuracy=round(float(ref.mean()), 2), tasks=config.tasks, steps=config.steps)
+    for name, meta in variants.items():
+        s = score_rule(SuiteRule(name, base.build, (meta,), ""), config, pool, groups)
+        d = 100 * s["accuracy"][-1] - ref
+        mean, ci = mean_ci95(d)
+        emit(diagnostic="ablate", rule=args.rule, variant=name,
              accuracy=round(float(100 * s["accuracy"][-1].mean()), 2),
              diff=round(mean, 2), diff_ci95=round(ci, 2), tasks=config.tasks, steps=config.steps)
 
@@ -209,7 +262,8 @@ class _Fixed:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("what", choices=("spread", "reset", "snr", "overfit"))
+    p.add_argument("what", choices=("spread", "reset", "snr", "overfit", "ablate"))
+    p.add_argument("--init", default=None, help="ablate: the untrained rule file")
     p.add_argument("--rule", default="shipped")
     p.add_argument("--keys", type=int, default=6)
     p.add_argument("--tasks", type=int, default=16)
@@ -223,7 +277,8 @@ def main():
     args = p.parse_args()
     if args.quick:
         args.horizon, args.repeats, args.long_pairs, args.outer_steps = 20, 1, 4, 5
-    {"spread": cmd_spread, "reset": cmd_reset, "snr": cmd_snr, "overfit": cmd_overfit}[args.what](args)
+    {"spread": cmd_spread, "reset": cmd_reset, "snr": cmd_snr, "overfit": cmd_overfit,
+     "ablate": cmd_ablate}[args.what](args)
 
 
 if __name__ == "__main__":
