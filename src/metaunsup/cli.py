@@ -22,7 +22,8 @@ from typing import Any, Sequence
 from metaunsup.errors import UserError, check_positive_int
 
 DEMO_DATASETS = ("fashion_mnist", "mnist")
-DEMO_METHODS = ("rule", "autoencoder", "vae", "supervised", "wta", "raw", "pca", "random")
+DEMO_METHODS = ("rule", "autoencoder", "vae", "supervised", "wta", "raw", "pca", "random",
+                "random_wide")
 
 
 class _Parser(argparse.ArgumentParser):
