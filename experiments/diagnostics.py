@@ -94,71 +94,64 @@ def cmd_spread(args):
                  tasks=config.tasks, steps=config.steps)
 
 
-def cmd_reset(args):
+def _paired_variants(args, what: str, variants) -> None:
+    """Scores ``base`` and every (name, meta_params) of ``variants(trained, rule)`` on the
+    suite and emits each one's accuracy and paired difference to ``base``."""
+    from metaunsup.eval.stats import mean_ci95
+
     config = _suite(args)
     pool = load_suite_pool(config)
     groups = build_suite(config, pool)
     base, rule = _rule_for(args.rule)
-    trained = base.meta_params[0]
-    init = rule.init_meta_params(jax.random.PRNGKey(0))
-    ref = score_rule(base, config, pool, groups)
-    acc_ref = 100 * ref["accuracy"][-1]
-    emit(diagnostic="reset", rule=args.rule, reset="nothing", accuracy=round(float(acc_ref.mean()), 2))
-    from metaunsup.eval.stats import mean_ci95
+    ref = 100 * score_rule(base, config, pool, groups)["accuracy"][-1]
+    common = dict(diagnostic=what, rule=args.rule, tasks=config.tasks, steps=config.steps)
+    emit(**common, variant="reference (the rule itself)", accuracy=round(float(ref.mean()), 2))
+    for name, meta in variants(base.meta_params[0], rule).items():
+        acc = 100 * score_rule(SuiteRule(name, base.build, (meta,), ""), config, pool,
+                               groups)["accuracy"][-1]
+        mean, ci = mean_ci95(acc - ref)
+        emit(**common, variant=name, accuracy=round(float(acc.mean()), 2),
+             diff=round(mean, 2), diff_ci95=round(ci, 2))
 
-    for group in sorted(trained):
-        m = {**trained, group: init[group]}
-        s = score_rule(SuiteRule(group, base.build, (m,), ""), config, pool, groups)
-        d = 100 * s["accuracy"][-1] - acc_ref
-        mean, ci = mean_ci95(d)
-        emit(diagnostic="reset", rule=args.rule, reset=group,
-             accuracy=round(float(100 * s["accuracy"][-1].mean()), 2),
-             diff=round(mean, 2), diff_ci95=round(ci, 2), tasks=config.tasks, steps=config.steps)
+
+def cmd_reset(args):
+    def variants(trained, rule):
+        init = rule.init_meta_params(jax.random.PRNGKey(0))
+        return {f"reset {group}": {**trained, group: init[group]} for group in sorted(trained)}
+
+    _paired_variants(args, "reset", variants)
 
 
 def cmd_ablate(args):
-    from metaunsup.eval.stats import mean_ci95
     from metaunsup.rules.planes import COMPETITIVE_PLANES, HAND_PLANES
 
-    config = _suite(args)
-    pool = load_suite_pool(config)
-    groups = build_suite(config, pool)
-    base, rule = _rule_for(args.rule)
-    trained = base.meta_params[0]
     init = resolve_rule(args.init).meta_params[0]
-    labels = [lab.split("[")[0] for lab in rule.config.plane_labels]
 
-    def zero_planes(meta, names):
-        keep = jnp.array([lab not in names for lab in labels], jnp.float32)
-        mix = {**meta["mix"], "w": meta["mix"]["w"] * keep}
-        if "kind" in mix:
-            mix["kind"] = mix["kind"] * keep
-        return {**meta, "mix": mix}
+    def variants(trained, rule):
+        labels = [lab.split("[")[0] for lab in rule.config.plane_labels]
 
-    learned_parts = [k for k in trained if k not in ("mix", "log_lr")]
-    readout_planes = [p for p in set(labels) if p not in HAND_PLANES + COMPETITIVE_PLANES]
-    variants = {
-        "untrained (step 0)": init,
-        "mix only (trained mix and step size, untrained read-outs and nets)":
-            {**init, "mix": trained["mix"], **({"log_lr": trained["log_lr"]}
-                                              if "log_lr" in trained else {})},
-        "learned parts only (untrained mix and step size)":
-            {**init, **{k: trained[k] for k in learned_parts}},
-        "no competition planes": zero_planes(trained, COMPETITIVE_PLANES),
-        "no read-out planes": zero_planes(trained, readout_planes),
-        "hand-designed planes only": zero_planes(trained, COMPETITIVE_PLANES
-                                                 + tuple(readout_planes)),
-    }
-    ref = 100 * score_rule(base, config, pool, groups)["accuracy"][-1]
-    emit(diagnostic="ablate", rule=args.rule, variant="full (trained)",
-         accuracy=round(float(ref.mean()), 2), tasks=config.tasks, steps=config.steps)
-    for name, meta in variants.items():
-        s = score_rule(SuiteRule(name, base.build, (meta,), ""), config, pool, groups)
-        d = 100 * s["accuracy"][-1] - ref
-        mean, ci = mean_ci95(d)
-        emit(diagnostic="ablate", rule=args.rule, variant=name,
-             accuracy=round(float(100 * s["accuracy"][-1].mean()), 2),
-             diff=round(mean, 2), diff_ci95=round(ci, 2), tasks=config.tasks, steps=config.steps)
+        def zero_planes(meta, names):
+            keep = jnp.array([lab not in names for lab in labels], jnp.float32)
+            mix = {**meta["mix"], "w": meta["mix"]["w"] * keep}
+            if "kind" in mix:
+                mix["kind"] = mix["kind"] * keep
+            return {**meta, "mix": mix}
+
+        learned_parts = [k for k in trained if k not in ("mix", "log_lr")]
+        readout_planes = tuple(p for p in set(labels) if p not in HAND_PLANES + COMPETITIVE_PLANES)
+        return {
+            "untrained (step 0)": init,
+            "mix only (trained mix and step size, untrained read-outs and nets)":
+                {**init, "mix": trained["mix"], **({"log_lr": trained["log_lr"]}
+                                                  if "log_lr" in trained else {})},
+            "learned parts only (untrained mix and step size)":
+                {**init, **{k: trained[k] for k in learned_parts}},
+            "no competition planes": zero_planes(trained, COMPETITIVE_PLANES),
+            "no read-out planes": zero_planes(trained, readout_planes),
+            "hand-designed planes only": zero_planes(trained, COMPETITIVE_PLANES + readout_planes),
+        }
+
+    _paired_variants(args, "ablate", variants)
 
 
 def _task(rule, args) -> RuleTask:
