@@ -122,12 +122,12 @@ def warm_start_source(config: MetaTrainConfig, rule: UpdateRule):
     return source
 
 
-def apply_warm_start(config: MetaTrainConfig, rule: UpdateRule,
-                     state: TrainerState) -> TrainerState:
-    """A fresh trainer state with its meta_params seeded from ``config.warm_start``."""
+def apply_warm_start(config: MetaTrainConfig, rule: UpdateRule, state: TrainerState,
+                     source) -> TrainerState:
+    """A fresh trainer state with its meta_params seeded from ``source``, the LoadedRule
+    of ``config.warm_start`` (:func:`warm_start_source`)."""
     from metaunsup.rules.warm_start import warm_start_meta_params
 
-    source = warm_start_source(config, rule)
     meta = warm_start_meta_params(rule.config, state.meta_params,
                                   source.for_net(rule.net).config, source.meta_params)
     return state._replace(meta_params=meta, opt_state=make_optimizer(config).init(meta))
@@ -314,8 +314,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     dist.check_meta_batch(config.meta_batch)
     pool, val_pool = load_pools(config.tasks, seed=config.seed)
     first_rule = build_rule(config, architecture(config, 0, pool.dim))
-    if config.warm_start:
-        warm_start_source(config, first_rule)  # a bad file fails before the first write
+    # A bad warm-start file fails here, before the first write.
+    source = warm_start_source(config, first_rule) if config.warm_start else None
 
     def open_workdir():
         wd = Workdir(workdir, keep=config.keep)
@@ -339,8 +339,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     if state is None:
         rule = build_rule(config, architecture(config, 0, pool.dim))
         state = _init_trainer_jit(config, rule, pool)
-        if config.warm_start:
-            state = apply_warm_start(config, rule, state)
+        if source is not None:
+            state = apply_warm_start(config, rule, state, source)
     start = int(state.step)
     if start >= config.outer_steps:
         if wd is not None:

@@ -39,7 +39,8 @@ SHARED_PLANES = HAND_PLANES + COMPETITIVE_PLANES
 def check_warm_start(target, source) -> None:
     """Raises UserError unless ``source`` can seed ``target`` (both LearnedRuleConfig)."""
     for f in ("normalize_columns", "scale_by_fan_in", "v_update", "per_kind_mix", "learn_lr",
-              "lr_min", "lr_max", "comp_tau_min", "comp_tau_max", "comp_k", "comp_delta", "eps", "var_eps"):
+              "lr_min", "lr_max", "comp_tau_min", "comp_tau_max", "comp_k", "comp_delta",
+              "eps", "var_eps"):
         if getattr(target, f) != getattr(source, f):
             raise UserError(f"warm start: the rule configurations differ in {f} "
                             f"({getattr(source, f)!r} in the source, {getattr(target, f)!r} "
@@ -87,7 +88,7 @@ def warm_start_meta_params(target_config, target_meta: MetaParams, source_config
             w[i] = src_w[j]
             if src_kind is not None:
                 kind[:, i] = src_kind[:, j]
-    out = {k: v for k, v in target_meta.items()}
+    out = dict(target_meta)
     mix = dict(target_meta["mix"])
     mix["w"] = jnp.asarray(w)
     if target_config.per_kind_mix:

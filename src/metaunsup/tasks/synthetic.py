@@ -23,9 +23,6 @@ import numpy as np
 
 from metaunsup.errors import UserError
 
-SYNTHETIC = ("synthetic_sparse", "synthetic_gmm", "synthetic_prototypes")
-
-
 def _sparse(rng, dim, n_classes, per_class):
     xs, ys = [], []
     for c in range(n_classes):
@@ -52,18 +49,22 @@ def _prototypes(rng, dim, n_classes, per_class, k=3):
     return x.astype(np.float32), np.repeat(np.arange(n_classes), per_class)
 
 
+_MAKERS = {"synthetic_sparse": _sparse, "synthetic_gmm": _gmm,
+           "synthetic_prototypes": _prototypes}
+SYNTHETIC = tuple(_MAKERS)
+"""Names of the generators (accepted as meta-training data sets)."""
+
+
 def generate(name: str, *, dim: int, n_classes: int = 10, per_class: int = 200,
              seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(x [n_classes * per_class, dim] float32 in [0, 1], y int)`` of generator ``name``."""
-    makers = {"synthetic_sparse": _sparse, "synthetic_gmm": _gmm,
-              "synthetic_prototypes": _prototypes}
-    if name not in makers:
+    if name not in _MAKERS:
         raise UserError(f"unknown synthetic data set {name!r}; choose one of {', '.join(SYNTHETIC)}")
     if dim <= 0 or n_classes < 2 or per_class <= 0:
         raise UserError(f"synthetic data needs dim > 0, n_classes >= 2, per_class > 0; got "
                         f"{dim}, {n_classes}, {per_class}")
     rng = np.random.default_rng([seed, SYNTHETIC.index(name)])
-    return makers[name](rng, dim, n_classes, per_class)
+    return _MAKERS[name](rng, dim, n_classes, per_class)
 
 
 __all__ = ["SYNTHETIC", "generate"]
