@@ -42,3 +42,22 @@ def test_shipped_rule_current_code_builds_and_steps_any_width():
         x = jax.random.uniform(jax.random.PRNGKey(1), (16, 20))
         state, _ = inner_step(rule, loaded.meta_params, state, x)
         assert all(np.all(np.isfinite(p.w)) for p in state.params)
+
+
+def test_init_spec_is_the_shipped_runs_own_fixed_starting_point():
+    """'init:shipped': same configuration and tensors, other values, the same every call;
+    hand-designed rules have no such point (one-line error)."""
+    from metaunsup.errors import UserError
+    from metaunsup.studies.methods import init_rule_spec
+
+    shipped, start = load_rule(), load_rule("init:shipped")
+    assert start.config == shipped.config and start.header["provenance"]["meta_steps"] == 0
+    a, _ = flatten_named(shipped.meta_params)
+    b, _ = flatten_named(start.meta_params)
+    c, _ = flatten_named(load_rule("init:shipped").meta_params)
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+    assert any(not np.array_equal(a[k], b[k]) for k in a)
+    assert all(np.array_equal(b[k], c[k]) for k in b)
+    assert init_rule_spec(None) == "init:shipped"
+    with pytest.raises(UserError, match="hand-designed"):
+        load_rule("init:oja")

@@ -215,6 +215,14 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     np.testing.assert_array_equal(np.asarray(meta["mix"]["w"])[~shared], 0.0)
     # (init_meta_params adds N(0, 0.01^2) noise to every mixing weight, so these
     # exact zeros and copies come from the warm start.)
+    # 'init:FILE' rebuilds exactly this step 0 from the exported file's provenance
+    # (seed and warm start), without the workdir.
+    out = tmp_path / "step1.safetensors"
+    tr.export_rule(str(tmp_path), str(out), step=1)
+    start = load_rule(f"init:{out}")
+    assert start.header["provenance"]["meta_steps"] == 0
+    for a, b in zip(jax.tree.leaves(start.meta_params), jax.tree.leaves(meta)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_bad_warm_start_file_fails_before_the_first_write(tmp_path):

@@ -99,9 +99,19 @@ def init_tasks(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParam
     return jax.vmap(lambda k: estimator.init(task, meta_params, k))(keys)
 
 
+def _seed_keys(seed: int) -> tuple[PRNGKey, PRNGKey, PRNGKey]:
+    """(meta-parameter init, first tasks, loop) keys of a run seeded by ``seed``."""
+    k_meta, k_tasks, k_loop = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return k_meta, k_tasks, k_loop
+
+
+def meta_init_key(seed: int) -> PRNGKey:
+    """The key a run with this ``seed`` initialises its meta-parameters with (its step 0)."""
+    return _seed_keys(seed)[0]
+
+
 def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> TrainerState:
-    key = jax.random.PRNGKey(config.seed)
-    k_meta, k_tasks, k_loop = jax.random.split(key, 3)
+    k_meta, k_tasks, k_loop = _seed_keys(config.seed)
     meta_params = rule.init_meta_params(k_meta)
     opt_state = make_optimizer(config).init(meta_params)
     tasks = init_tasks(config, rule, meta_params, k_tasks, pool)

@@ -11,7 +11,8 @@ A :class:`LoadedRule` is also an optax-style pair of pure functions over the
 base network's pytree (any tuple of ``(w, b, v)`` layers, or a
 :class:`metaunsup.network.Network`), jit-able and vmap-able::
 
-    rule = metaunsup.load_rule()                    # or "oja", "softhebb", "random-init"
+    rule = metaunsup.load_rule()                    # or "oja", "softhebb", "random-init",
+                                                    # "init:shipped", "init:PATH"
     net = metaunsup.init_network(196, (128, 32), key=jax.random.key(0))
     state = rule.init(net, key=k0)                  # RuleState: arrays + the static spec
     net, state, metrics = jax.jit(rule.update)(net, state, x, k1)   # x: [B, 196]
@@ -32,6 +33,7 @@ from metaunsup.types import MetaParams
 
 SHIPPED_RULE = "rule_small.safetensors"
 RANDOM_INIT = "random-init"
+INIT_PREFIX = "init:"
 
 
 @jax.tree_util.register_dataclass
@@ -157,12 +159,46 @@ def random_init_rule(seed: int = 0, config: str = "small") -> LoadedRule:
     return LoadedRule("learned", dataclasses.asdict(cfg), meta, {})
 
 
+def initial_rule(loaded: LoadedRule) -> LoadedRule:
+    """The untrained starting point of a meta-trained rule file: its run's step 0.
+
+    The file's configuration at ``init_meta_params`` of the key that meta-training
+    drew from the seed in the file's provenance (warm-started runs: with the
+    warm-start file's parts copied in, as the trainer did). One fixed theta, so
+    "rule vs its initialisation" compares the run's end with its own start.
+    (``metaunsup validate`` reads ``init:RULE`` differently: the configuration
+    averaged over several initialisation keys, see :mod:`metaunsup.eval.validate`.)
+    """
+    from metaunsup.outer.trainer import meta_init_key
+
+    if loaded.name != "learned":
+        raise UserError(f"{INIT_PREFIX}: {loaded.name!r} is hand-designed; it has no "
+                        "untrained initialisation")
+    prov = loaded.header.get("provenance", {})
+    if not isinstance(prov.get("seed"), int):
+        raise UserError(f"{INIT_PREFIX}: the rule file records no meta-training seed")
+    rule = loaded.for_net(MLPSpec(n_in=1, widths=(1,)))
+    meta = rule.init_meta_params(meta_init_key(prov["seed"]))
+    warm = (prov.get("config") or {}).get("warm_start") or ""
+    if warm:
+        from metaunsup.rules.warm_start import warm_start_meta_params
+
+        source = load_rule(warm)
+        meta = warm_start_meta_params(rule.config, meta, source.for_net(rule.net).config,
+                                      source.meta_params)
+    note = f"untrained: step 0 of the run (seed {prov['seed']}) that made this rule"
+    header = {**loaded.header, "provenance": {**prov, "meta_steps": 0, "note": note}}
+    return LoadedRule(loaded.name, loaded.config, meta, header)
+
+
 def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
     """Loads a rule (default: the rule file shipped with metaunsup).
 
     Args:
       path: a rule file, ``None`` for the shipped rule, ``"random-init"`` for
-        the learned rule's untrained initialisation (seeded by ``seed``), or
+        the learned rule's untrained initialisation (seeded by ``seed``),
+        ``"init:RULE"`` (``init:shipped``, ``init:PATH``) for the starting point
+        of the run that made RULE (:func:`initial_rule`), or
         the name of a hand-designed rule ("oja", "sanger", "softhebb", ...;
         see :func:`metaunsup.rules.rule_names`), or a :class:`LoadedRule`
         (returned as is).
@@ -185,6 +221,9 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
                         f"{type(path).__name__}")
     if path is not None and str(path) == RANDOM_INIT:
         return random_init_rule(seed)
+    if path is not None and str(path).startswith(INIT_PREFIX) and not Path(path).is_file():
+        inner = str(path)[len(INIT_PREFIX):]
+        return initial_rule(load_rule(None if inner == "shipped" else inner))
     if path is not None and str(path) in rule_names() and not Path(path).is_file():
         if str(path) == "learned":
             raise UserError("'learned' needs meta-parameters: pass a rule file, or "
@@ -205,5 +244,5 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
     return LoadedRule(name, config, meta_params, header)
 
 
-__all__ = ["LoadedRule", "RANDOM_INIT", "RuleState", "load_rule", "random_init_rule",
+__all__ = ["INIT_PREFIX", "LoadedRule", "RANDOM_INIT", "initial_rule", "RuleState", "load_rule", "random_init_rule",
            "shipped_rule_path"]
