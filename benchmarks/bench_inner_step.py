@@ -18,7 +18,16 @@ as the reference) it reports, on the default JAX device:
   (``--matmul-size``) timed just before each scan (median over repeats of
   the ratio, robust to a shared machine's changing load): how close the step
   gets to the device's practical peak;
-- ``cost_vs_backprop_sgd``: this step's time over the backprop SGD step's.
+- ``cost_vs_backprop_sgd``: this step's time over the backprop SGD step's;
+- the floor the step's shapes allow: ``floor_ms`` of compute (flops at the
+  matmul's rate), memory (XLA's bytes accessed at the bandwidth of an
+  elementwise kernel on a cache-resident [batch, width] array,
+  ``stream_gb_per_s``) and kernels (``kernels_per_step`` in the
+  compiled step times ``kernel_us``, the measured cost of one unfusable
+  elementwise kernel on a [batch, width] array inside a scan); ``bound_by``
+  names the largest; ``floor_fraction_of_matmul`` is the best fraction of the
+  matmul rate a step with these flops could reach under that floor, and
+  ``step_over_floor`` how far the measured step is above it.
 
 With ``--json`` one JSON object per configuration (field ``config``) is
 printed per line; otherwise a table. Never part of the test suite.
@@ -80,8 +89,50 @@ def make_matmul(n: int):
     return (lambda: f(a, b)), 2.0 * n ** 3
 
 
+def make_stream(n: int, scan: int = 200):
+    """A jitted, warmed-up scan of ``scan`` steps of ``x = x * 1.0001 + y`` over n float32s
+    (n = batch x width: cache-resident, like the rule's tensors); returns (call, bytes =
+    12 n per step: XLA's own count of one fused elementwise kernel)."""
+    y = jnp.full((n,), 0.5, jnp.float32)
+    f = jax.jit(lambda x: jax.lax.scan(lambda c, _: (c * 1.0001 + y, None), x, None,
+                                       length=scan)[0])
+    x = jnp.ones((n,), jnp.float32)
+    jax.block_until_ready(f(x))
+    return (lambda: f(x)), 12.0 * n * scan
+
+
+def kernel_cost(shape=(128, 128), ops: int = 64, scan: int = 50, repeats: int = 5) -> float:
+    """Seconds per unfusable elementwise kernel on a ``shape`` array, inside a scan.
+
+    ``ops`` multiply-adds separated by ``optimization_barrier`` (so XLA cannot
+    fuse them) per scan step; the time per kernel is what a rule step pays for
+    each separate fusion of its compiled program at these sizes, overheads included.
+    """
+    def body(x, _):
+        for _ in range(ops):
+            x = jax.lax.optimization_barrier(x * 1.0001 + 0.5)
+        return x, None
+
+    f = jax.jit(lambda x: jax.lax.scan(body, x, None, length=scan)[0])
+    x = jnp.ones(shape, jnp.float32)
+    jax.block_until_ready(f(x))
+    return statistics.median(call_time(lambda: f(x)) for _ in range(repeats)) / (ops * scan)
+
+
+def count_kernels(compiled) -> int:
+    """Instructions of the compiled program's entry computation that run as kernels
+    (fusions, dots, convolutions, custom calls, reductions, copies, ...)."""
+    text = compiled.as_text()
+    entry = text[text.index("ENTRY"):]
+    body = entry[entry.index("{") + 1:entry.index("\n}")]
+    free = ("parameter(", "tuple(", "get-tuple-element(", "constant(", "bitcast(",
+            "after-all(", "opt-barrier(")
+    return sum(1 for line in body.splitlines()
+               if " = " in line and not any(f in line.split(" = ", 1)[1] for f in free))
+
+
 def bench_config(config: str, net: MLPSpec, batch_size: int, scan: int, repeats: int,
-                 matmul) -> dict:
+                 matmul, stream=None, kernel_s: float | None = None) -> dict:
     """Times ``scan`` inner steps of one configuration, interleaved with the matmul.
 
     Each repeat times one matmul and then one scan, so that both see the same
@@ -95,22 +146,39 @@ def bench_config(config: str, net: MLPSpec, batch_size: int, scan: int, repeats:
     batches = jax.random.uniform(jax.random.key(2), (scan, batch_size, net.n_in), jnp.float32)
 
     step = jax.jit(partial(inner_step, rule))
-    cost = xla_cost(step.lower(meta_params, state, batches[0]).compile())
+    compiled = step.lower(meta_params, state, batches[0]).compile()
+    cost = xla_cost(compiled)
     flops = float(cost.get("flops", float("nan")))
+    nbytes = float(cost.get("bytes accessed", float("nan")))
+    kernels = count_kernels(compiled)
 
     def run():
         return unroll_jit(rule, meta_params, state, batches)
 
     compile_s = call_time(run)  # compile + warm-up
     matmul_call, matmul_flops = matmul
-    scan_s, matmul_rates, fractions = [], [], []
+    scan_s, matmul_rates, fractions, bandwidths = [], [], [], []
     for _ in range(repeats):
         matmul_rate = matmul_flops / call_time(matmul_call) / 1e9
+        if stream is not None:
+            bandwidths.append(stream[1] / call_time(stream[0]) / 1e9)
         seconds = call_time(run)
         scan_s.append(seconds)
         matmul_rates.append(matmul_rate)
         fractions.append(flops * scan / seconds / 1e9 / matmul_rate)
     seconds = statistics.median(scan_s)
+    # The floor: compute at the matmul's rate, memory traffic at the streaming
+    # bandwidth, and one unfusable kernel's cost per kernel, whichever is largest
+    # (a roofline with a per-kernel term; bandwidth is measured at the rule's
+    # array sizes, which stay in cache).
+    rate = statistics.median(matmul_rates)
+    floors = {"compute": flops / rate / 1e9}
+    if bandwidths:
+        floors["memory"] = nbytes / statistics.median(bandwidths) / 1e9
+    if kernel_s is not None:
+        floors["kernels"] = kernels * kernel_s
+    bound = max(floors, key=floors.get)
+    floor_s = floors[bound]
     n_meta = sum(x.size for x in jax.tree.leaves(meta_params))
     return {
         "config": config,
@@ -126,6 +194,13 @@ def bench_config(config: str, net: MLPSpec, batch_size: int, scan: int, repeats:
         "matmul_gflops_per_s": statistics.median(matmul_rates),
         "fraction_of_matmul": statistics.median(fractions),
         "compile_and_first_call_s": compile_s,
+        "kernels_per_step": kernels,
+        "arithmetic_intensity": flops / nbytes,
+        "stream_gb_per_s": statistics.median(bandwidths) if bandwidths else None,
+        "floor_ms": {k: round(1e3 * v, 4) for k, v in floors.items()},
+        "bound_by": bound,
+        "floor_fraction_of_matmul": flops / floor_s / 1e9 / rate,
+        "step_over_floor": (seconds / scan) / floor_s,
     }
 
 
@@ -153,7 +228,11 @@ def main(argv=None) -> int:
         print(f"# skipping {c}: rule {CONFIGS[c][0]!r} is not registered", file=sys.stderr)
 
     matmul = make_matmul(args.matmul_size)
-    rows = [bench_config(c, net, args.batch_size, args.scan, args.repeats, matmul)
+    stream = make_stream(args.batch_size * max(net.widths))
+    kernel_s = kernel_cost((args.batch_size, max(net.widths)), scan=args.scan,
+                           repeats=args.repeats)
+    rows = [bench_config(c, net, args.batch_size, args.scan, args.repeats, matmul, stream,
+                         kernel_s)
             for c in wanted if c not in skipped]
     ref = next((r for r in rows if r["config"] == REFERENCE), None)
     device = jax.devices()[0]
@@ -163,6 +242,7 @@ def main(argv=None) -> int:
             device=f"{device.platform}:{device.device_kind}",
             n_in=net.n_in, widths=list(net.widths), batch_size=args.batch_size,
             scan_length=args.scan, repeats=args.repeats, matmul_size=args.matmul_size,
+            kernel_us=1e6 * kernel_s,
             jax_version=jax.__version__,
         )
 

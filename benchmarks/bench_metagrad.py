@@ -8,8 +8,8 @@ throughput, memory with and without rematerialisation, and meta-step throughput 
 
 Prints one JSON object per measurement (field ``bench``):
 - ``ratio``: seconds per inner step of the forward unroll and of the TBPTT
-  meta-gradient over T steps, and ``metagrad_to_forward_ratio`` (with and
-  without remat);
+  meta-gradient over T steps, and ``metagrad_to_forward_ratio``, for each of
+  the trainer's ``remat`` settings (``--remat``);
 - ``population``: the forward unroll of P perturbed rules (``meta_params + sigma
   * noise``, the members of an ES/PES population) on the same task state, data
   and key, vmapped into one compiled program, against one rule's forward
@@ -19,7 +19,7 @@ Prints one JSON object per measurement (field ``bench``):
   T = 50, 200, 800 (from ``compile().memory_analysis()``, nothing is run),
   without remat, with ``jax.checkpoint`` per inner step (the trainer's
   ``remat``), and with two-level checkpointing (segments of K ~ sqrt(T) steps,
-  each checkpointed; ``remat: "nested"``, a variant defined here);
+  each checkpointed; the trainer's ``remat = "nested"``);
 - ``devices``: outer steps per second of ``meta_step`` with the meta-batch
   sharded over 1 and over 2 forced host devices (a subprocess each, since the
   device count is fixed when JAX starts);
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import socket
 import statistics
@@ -42,6 +41,7 @@ import subprocess
 import sys
 import time
 
+REMATS = {"false": False, "true": True, "dots": "dots", "nested": "nested"}
 MODES = ("ratio", "population", "residuals", "memory", "devices", "processes")
 
 
@@ -82,7 +82,7 @@ def _call(fn, args) -> float:
     return time.perf_counter() - t
 
 
-def bench_ratio(T: int, repeats: int) -> list[dict]:
+def bench_ratio(T: int, repeats: int, remats=(False, True, "dots", "nested")) -> list[dict]:
     import jax
 
     from metaunsup.outer import estimators as est
@@ -95,7 +95,7 @@ def bench_ratio(T: int, repeats: int) -> list[dict]:
     fwd = jax.jit(lambda m, s, k, p: RuleTask(rule, config.tasks, p).unroll(m, s, k, T)[1])
     t_fwd = _time(fwd, (mp, state, key, pool), repeats)
     out = []
-    for remat in (False, True):
+    for remat in remats:
         grad = jax.jit(lambda m, s, k, p: est.tbptt(RuleTask(rule, config.tasks, p), m, s, k, T,
                                                     remat=remat)[0])
         t_grad = _time(grad, (mp, state, key, pool), repeats)
@@ -150,41 +150,10 @@ def bench_population(T: int, sizes, repeats: int, sigma: float = 0.01) -> list[d
     return out
 
 
-def _segment_length(T: int) -> int:
-    """The largest divisor of T not above ceil(sqrt(T))."""
-    return max(k for k in range(1, math.isqrt(T) + 1) if T % k == 0)
-
-
-def nested_remat_loss(task, meta_params, state, key, T: int, K: int):
-    """Mean meta-loss of T inner steps as T / K checkpointed segments of K steps.
-
-    The backward pass stores T / K segment-entry states and, while it
-    recomputes one segment, that segment's K step states: O(T / K + K) states,
-    O(sqrt T) for K ~ sqrt(T), instead of O(T) with per-step checkpointing.
-    (The truncation's task reset of ``RuleTask.unroll`` is left out: memory only.)
-    """
-    import jax
-    import jax.numpy as jnp
-
-    keys = jax.random.split(key, T)
-    keys = keys.reshape((T // K, K) + keys.shape[1:])
-
-    @jax.checkpoint
-    def body(s, k):
-        s, loss, _ = task.step_loss(meta_params, s, k)
-        return s, loss
-
-    @jax.checkpoint
-    def segment(s, ks):
-        return jax.lax.scan(body, s, ks)
-
-    _, losses = jax.lax.scan(segment, state, keys)
-    return jnp.mean(losses)
-
-
 def bench_memory(lengths) -> list[dict]:
     import jax
 
+    from metaunsup.inner.task import segment_length
     from metaunsup.outer import estimators as est
     from metaunsup.tasks.rule_task import RuleTask
 
@@ -193,13 +162,8 @@ def bench_memory(lengths) -> list[dict]:
     out = []
     for T in lengths:
         for remat in (False, True, "nested"):
-            if remat == "nested":
-                K = _segment_length(T)
-                fn = jax.jit(jax.grad(lambda m, s, k, p: nested_remat_loss(
-                    RuleTask(rule, config.tasks, p), m, s, k, T, K)))
-            else:
-                fn = jax.jit(lambda m, s, k, p: est.tbptt(
-                    RuleTask(rule, config.tasks, p), m, s, k, T, remat=remat)[0])
+            fn = jax.jit(lambda m, s, k, p: est.tbptt(
+                RuleTask(rule, config.tasks, p), m, s, k, T, remat=remat)[0])
             t = time.perf_counter()
             compiled = fn.lower(mp, state, jax.random.PRNGKey(2), pool).compile()
             mem = compiled.memory_analysis()
@@ -209,7 +173,7 @@ def bench_memory(lengths) -> list[dict]:
                    "compile_s": round(time.perf_counter() - t, 1),
                    "xla_flags": os.environ.get("XLA_FLAGS", "")}
             if remat == "nested":
-                row["segment"] = K
+                row["segment"] = segment_length(T)
             out.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     return out
@@ -225,6 +189,7 @@ def bench_residuals(lengths) -> list[dict]:
     """
     import jax
 
+    from metaunsup.inner.task import segment_length
     from metaunsup.tasks.rule_task import RuleTask
 
     config, pool, rule, mp = _setup()
@@ -234,17 +199,13 @@ def bench_residuals(lengths) -> list[dict]:
     out = []
     for T in lengths:
         for remat in (False, True, "nested"):
-            if remat == "nested":
-                K = _segment_length(T)
-                loss = lambda m: nested_remat_loss(task, m, state, key, T, K)  # noqa: E731
-            else:
-                loss = lambda m: task.unroll(m, state, key, T, remat=remat)[1]  # noqa: E731
+            loss = lambda m: task.unroll(m, state, key, T, remat=remat)[1]  # noqa: E731
             vjp = jax.eval_shape(lambda m: jax.vjp(loss, m)[1], mp)
             nbytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(vjp))
             row = {"bench": "residuals", "T": T, "remat": remat,
                    "residual_mib": round(nbytes / 2**20, 2)}
             if remat == "nested":
-                row["segment"] = K
+                row["segment"] = segment_length(T)
             out.append(row)
     return out
 
@@ -341,11 +302,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--T", type=int, default=20, help="truncation of ratio and population")
     ap.add_argument("--population", default="8,32", help="population sizes P")
+    ap.add_argument("--remat", default="false,true,dots,nested",
+                    help="ratio mode: the trainer's remat settings to time")
     ap.add_argument("--lengths", default="50,200,800", help="truncations of the memory sweep")
     ap.add_argument("--plot", metavar="PNG", help="memory mode: write the figure here")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--process", help=argparse.SUPPRESS)  # "id,count,host:port"
     args = ap.parse_args()
+    from metaunsup.run.compile_cache import enable
+
+    if args.child or args.modes != "memory":
+        # Timings exclude compilation; a rerun reuses the compiled programs (the
+        # memory mode compiles on purpose: it reads the compiled peak).
+        enable()
     if args.child:
         if args.process:
             from metaunsup.outer import distributed as dist
@@ -362,7 +331,7 @@ def main() -> None:
     results: list[dict] = []
     for mode in modes:
         if mode == "ratio":
-            rows = bench_ratio(args.T, args.repeats)
+            rows = bench_ratio(args.T, args.repeats, [REMATS[r] for r in args.remat.split(",")])
         elif mode == "population":
             rows = bench_population(args.T, [int(p) for p in args.population.split(",")],
                                     args.repeats)

@@ -62,7 +62,7 @@ def test_quadratic_task_implements_the_interface():
     assert int(state.step) == 0 and int(state.length) == 8
 
 
-@pytest.mark.parametrize("remat", [False, True])
+@pytest.mark.parametrize("remat", [False, True, "dots", "nested"])
 def test_tbptt_over_a_whole_episode_is_the_exact_gradient(remat):
     state = tbptt_init(TASK, META, jax.random.key(0))
 

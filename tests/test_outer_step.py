@@ -143,3 +143,42 @@ def test_synthetic_data_sets_are_labelled_bounded_and_learnable_by_a_linear_prob
     train, valid = load_pools(TaskDistConfig(datasets=SYNTHETIC, resolution=8), seed=0)
     assert train.num_datasets == 3 and train.dim == 64
     assert not np.array_equal(np.asarray(train.x[:10]), np.asarray(valid.x[:10]))
+
+
+def test_nested_remat_gives_the_same_gradient_and_keeps_sqrt_t_states():
+    """remat="nested" (inner.task.nested_scan) and "dots" change memory, never values:
+    the meta-gradient equals the plain one, and the backward pass's stored residuals
+    grow ~sqrt(T) (per-step remat: ~T)."""
+    from metaunsup.models import MLPSpec
+    from metaunsup.outer.estimators import tbptt
+    from metaunsup.rules import make_rule
+    from metaunsup.tasks.distribution import TaskDistConfig
+    from metaunsup.tasks.pool import build_pool
+    from metaunsup.tasks.rule_task import RuleTask
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((200, 16)) < 0.3).astype(np.float32)
+    pool = build_pool([(x, np.repeat(np.arange(4), 50))])
+    dist = TaskDistConfig(datasets=("synthetic",), resolution=4, n_way=3, shots=2,
+                          batch_size=8, length_range=(200, 200))
+    rule = make_rule("learned", MLPSpec(n_in=16, widths=(8, 4)), config="mix_only")
+    task = RuleTask(rule, dist, pool)
+    mp = rule.init_meta_params(jax.random.PRNGKey(0))
+    state = task.init(mp, jax.random.PRNGKey(1))
+    grads = [jax.jit(lambda m, r=r: tbptt(task, m, state, jax.random.PRNGKey(2), 6, remat=r)[0])(mp)
+             for r in (False, "dots", "nested")]
+    for g in grads[1:]:
+        for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(g)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+    def residual_bytes(T, remat):
+        loss = lambda m: task.unroll(m, state, jax.random.PRNGKey(2), T, remat=remat)[1]  # noqa: E731
+        vjp = jax.eval_shape(lambda m: jax.vjp(loss, m)[1], mp)
+        return sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(vjp))
+
+    def growth(remat):  # of the T-dependent part (pool and theta are stored once)
+        r16, r64, r256 = (residual_bytes(T, remat) for T in (16, 64, 256))
+        return (r256 - r64) / (r64 - r16)
+
+    per_step, nested = growth(True), growth("nested")  # x4 T: x4 vs x2 (sqrt)
+    assert 3.5 < per_step < 4.5 and 1.5 < nested < 2.5, (per_step, nested)

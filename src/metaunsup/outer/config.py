@@ -48,7 +48,11 @@ class MetaTrainConfig:
       es_shaping: fitness shaping of "es": "sign", "rank" or "none".
       arch_every: the base architecture is re-sampled every this many outer
         steps (all tasks of a meta-batch share it, so they can be vmapped).
-      remat: recompute inner steps in the backward pass (less memory).
+      remat: recompute inner steps in the backward pass (less memory): true
+        checkpoints every inner step (memory linear in ``truncation``);
+        "dots" does too but keeps each step's matrix products (more memory,
+        less recomputation); "nested" checkpoints segments of about sqrt(truncation) steps, each
+        step checkpointed inside them (memory ~ sqrt(truncation)).
       eval_every: outer steps between validation evaluations (0: never); the
         untrained rule is validated as step 0.
       eval_steps: inner steps of a validation evaluation.
@@ -79,7 +83,7 @@ class MetaTrainConfig:
     es_horizons: tuple[int, int] = (100, 1000)
     es_shaping: str = "sign"
     arch_every: int = 50
-    remat: bool = False
+    remat: bool | str = False
     eval_every: int = 50
     eval_steps: int = 200
     eval_tasks: int = 4
@@ -110,6 +114,9 @@ class MetaTrainConfig:
                        shaping=self.es_shaping)  # checks the estimator's settings
         SuiteConfig(tasks=self.eval_tasks, steps=self.eval_steps, groups=self.eval_groups,
                     short_steps=min(20, self.eval_steps))  # checks the validation settings
+        if self.remat not in (False, True, "dots", "nested"):
+            raise UserError(f"remat must be true, false, \"dots\" or \"nested\", "
+                            f"got {self.remat!r}")
         if self.eval_every < 0:
             raise UserError(f"eval_every must be >= 0, got {self.eval_every}")
         for f in ("learning_rate", "grad_clip", "sigma"):

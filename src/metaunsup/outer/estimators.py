@@ -73,7 +73,7 @@ def tbptt_init(task: TruncatedTask, meta_params: MetaParams, key: PRNGKey) -> Py
 
 
 def tbptt(task: TruncatedTask, meta_params: MetaParams, state: PyTree, key: PRNGKey,
-          num_steps: int, *, remat: bool = False
+          num_steps: int, *, remat: bool | str = False
           ) -> tuple[MetaParams, PyTree, Array, Metrics]:
     """Gradient of one truncation's meta-loss, the incoming state held fixed.
 
@@ -92,7 +92,9 @@ def tbptt(task: TruncatedTask, meta_params: MetaParams, state: PyTree, key: PRNG
       key: randomness of this truncation.
       num_steps: truncation length (static).
       remat: rematerialise each inner step in the backward pass
-        (``jax.checkpoint``): less memory, ~one more forward pass of compute.
+        (``jax.checkpoint``): less memory, ~one more forward pass of compute;
+        "nested": in two levels, memory ~ sqrt(num_steps)
+        (``inner.task.nested_scan``).
 
     Returns:
       ``(meta_grad, new_state, meta_loss, metrics)``; ``meta_grad`` has the
@@ -295,7 +297,7 @@ class TBPTT(Estimator):
     """Truncated backpropagation through time (:func:`tbptt`)."""
 
     num_steps: int
-    remat: bool = False
+    remat: bool | str = False
     name: str = "tbptt"
 
     def init(self, task, meta_params, key):
@@ -412,7 +414,7 @@ class FullES(Estimator):
 
 
 def make_estimator(name: str, *, truncation: int, sigma: float, es_pairs: int,
-                   remat: bool = False, horizon_range: tuple[int, int] = (100, 1000),
+                   remat: bool | str = False, horizon_range: tuple[int, int] = (100, 1000),
                    shaping: str = "sign") -> Estimator:
     """The estimator called ``name`` ("tbptt", "pes" or "es") with its settings."""
     if name == "tbptt":

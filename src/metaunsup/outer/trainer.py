@@ -36,6 +36,7 @@ from metaunsup.outer.config import MetaTrainConfig, config_to_dict
 from metaunsup.rules import make_rule
 from metaunsup.rules.base import UpdateRule
 from metaunsup.run import CorruptFileError, Workdir, make_provenance, save_rule
+from metaunsup.run.compile_cache import Background
 from metaunsup.tasks.distribution import load_pools, sample_architecture
 from metaunsup.tasks.pool import DataPool
 from metaunsup.tasks.rule_task import RuleTask
@@ -230,6 +231,9 @@ def validate(config: MetaTrainConfig, meta_params: MetaParams) -> dict:
     from metaunsup.eval.validate import score_rule, SuiteRule
 
     suite, pool, groups = _suite(config)
+    # On the host, so that step 0's freshly initialised theta and a meta-step's output
+    # (placed on devices) reach the validation program alike: one compilation.
+    meta_params = dist.to_host(meta_params)
     rule = SuiteRule("meta-train", lambda net: build_rule(config, net), (meta_params,), "")
     scores = score_rule(rule, suite, pool, groups)
     h, h0 = suite.horizons.index(suite.steps), suite.horizons.index(suite.short_steps)
@@ -363,7 +367,11 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
                unit="step", desc=f"meta-train {config.name}", dynamic_ncols=True)
     record: dict = {}
     t_run = time.perf_counter()
-    rule = None
+    rule, first = None, None
+    if start == 0 and config.eval_every and jax.process_count() == 1 and stop_after != 0:
+        # The first meta-step (its compilation, mostly) runs beside step 0's validation.
+        rule = build_rule(config, architecture(config, 0, pool.dim))
+        first = Background(_meta_step_jit, config, rule, _place(state, config.meta_batch), pool)
     val0 = _step0_validation(config, wd, state, pool, t_run) if config.eval_every else None
     shown_val = "-" if val0 is None else f"{val0:.3f} (step 0)"
     try:
@@ -378,7 +386,11 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
                     state = state._replace(
                         tasks=_init_tasks_jit(config, rule, state.meta_params, k, pool))
             t0 = time.perf_counter()
-            state, metrics = _meta_step_jit(config, rule, _place(state, config.meta_batch), pool)
+            if first is not None:
+                (state, metrics), first = first.result(), None
+            else:
+                state, metrics = _meta_step_jit(config, rule, _place(state, config.meta_batch),
+                                                pool)
             record = {"step": s + 1, **_scalars(metrics)}
             dt = time.perf_counter() - t0
             record["arch"] = list(rule.net.widths)

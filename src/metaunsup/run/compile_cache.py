@@ -69,3 +69,35 @@ def enable(*, disabled: bool = False) -> Path | None:
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # else JAX's own
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     return path
+
+
+class Background:
+    """``fn(*args)`` started on a daemon thread; :meth:`result` waits for it.
+
+    Used to overlap two cold compilations on a multi-core host (XLA compiles
+    one program on one core and releases the GIL while it does): the trainer
+    runs its first meta-step, compilation included, while the main thread
+    validates the untrained rule. The values are those of running the two in
+    sequence; only the wall time changes.
+    """
+
+    def __init__(self, fn, *args):
+        import threading
+
+        self._out: tuple = ()
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._out = (True, fn(*args))
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            self._out = (False, e)
+
+    def result(self):
+        """``fn``'s return value (its exception, raised here)."""
+        self._thread.join()
+        ok, value = self._out
+        if not ok:
+            raise value
+        return value
