@@ -205,7 +205,7 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     source = load_rule(str(Path(reference, "rule.safetensors")))
     config = config_from_dict({**TINY, "seed": 7,
                                "warm_start": str(Path(reference, "rule.safetensors"))})
-    tr.meta_train(config, str(tmp_path), progress=False, stop_after=1)
+    tr.meta_train(config, str(tmp_path), progress=False, stop_after=2)
     _, rule, meta, step, _ = tr.checkpoint_rule(str(tmp_path), step=0)
     labels = rule.config.plane_labels
     shared = np.array([lab in SHARED_PLANES for lab in labels])
@@ -217,12 +217,14 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     # exact zeros and copies come from the warm start.)
     # 'init:FILE' rebuilds exactly this step 0 from the exported file's provenance
     # (seed and warm start), without the workdir.
-    out = tmp_path / "step1.safetensors"
-    tr.export_rule(str(tmp_path), str(out), step=1)
-    start = load_rule(f"init:{out}")
+    out = tmp_path / "step2.safetensors"
+    tr.export_rule(str(tmp_path), str(out), step=2)
+    trained, start = load_rule(str(out)), load_rule(f"init:{out}")
     assert start.header["provenance"]["meta_steps"] == 0
     for a, b in zip(jax.tree.leaves(start.meta_params), jax.tree.leaves(meta)):
         np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in
+                   zip(jax.tree.leaves(trained.meta_params), jax.tree.leaves(meta)))
 
 
 def test_bad_warm_start_file_fails_before_the_first_write(tmp_path):

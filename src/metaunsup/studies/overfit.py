@@ -160,7 +160,9 @@ register_study(Study(
               "rules, MNIST and text, 5 seeds; 45 minutes measured for 9 of its 10 rows, "
               "2026-11-29); the defaults (1000 steps) take about twice that",
     defaults={"run": "experiments/runs/recipe_small_v2",
-              "rules": ["experiments/ablations/rule_small_untrained.safetensors",
+              # step 0: the run's own starting point (the key its seed drew), rebuilt
+              # from the best rule file's provenance (rules.loading.initial_rule)
+              "rules": ["init:experiments/rules/small_v2_best.safetensors",
                         "experiments/ablations/rule_small_step250.safetensors",
                         "experiments/rules/small_v2_best.safetensors"],
               "checkpoints": True, "datasets": ["mnist", "movie_reviews"], "resolution": 14,
