@@ -66,9 +66,27 @@ def _normalize(f_support: Array, f_query: Array, config: RidgeConfig):
     return f_support, f_query
 
 
+@jax.custom_jvp
 def _spd_solve(a: Array, b: Array) -> Array:
+    """``a^-1 b`` for a symmetric positive definite ``a`` (Cholesky).
+
+    Its derivative reuses the forward pass's factor: ``dx = a^-1 (db - da x)``,
+    linear in the tangents, so reverse mode (JAX transposes it) costs one more
+    pair of triangular solves and a matmul. Differentiating through the
+    factorisation instead (JAX's default) cost several times more on CPU, where
+    this solve's backward dominated the meta-objective's (experiments/README.md,
+    issue 14). Forward mode (Hessian-vector products) still works.
+    """
+    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a, lower=True), b)
+
+
+@_spd_solve.defjvp
+def _spd_solve_jvp(primals, tangents):
+    a, b = primals
+    da, db = tangents
     chol = jax.scipy.linalg.cho_factor(a, lower=True)
-    return jax.scipy.linalg.cho_solve(chol, b)
+    x = jax.scipy.linalg.cho_solve(chol, b)
+    return x, jax.scipy.linalg.cho_solve(chol, db - da @ x)
 
 
 def ridge_fit(features: Array, targets: Array, lam: float) -> tuple[Array, Array]:
