@@ -206,3 +206,13 @@ def test_meta_overfit_places_rules_in_meta_training_time(studies):
     assert by["movie_reviews", 0]["settings"]["shots"] == 8
     assert by["mnist", 0]["accuracies"] != by["mnist", 250]["accuracies"]
     assert read_rows(studies["meta_overfit"][0]) == rows
+
+
+def test_paired_cell_is_the_t_interval_of_per_seed_differences():
+    from metaunsup.studies.grid import paired_cell
+
+    a = {"seeds": [0, 1, 2, 3], "accuracies": [51.0, 62.0, 73.0, 99.0]}
+    b = {"seeds": [0, 1, 2], "accuracies": [50.0, 60.0, 70.0]}  # seed 3 unmatched: ignored
+    # differences 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.303 -> 4.303 / sqrt(3) = 2.48
+    assert paired_cell(a, b) == "+2.0 ± 2.5"
+    assert paired_cell(a, None) == "-" and paired_cell(a, {"seeds": [0], "accuracies": [1.0]}) == "-"

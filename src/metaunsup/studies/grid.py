@@ -144,8 +144,28 @@ def cell(row: Mapping | None) -> str:
     return f"{row['mean']:.1f} ± {'n/a' if ci is None else format(ci, '.1f')}"
 
 
+def paired_cell(a: Mapping | None, b: Mapping | None) -> str:
+    """``a - b`` paired over the seeds both rows share: ``mean ± 95% t-interval``."""
+    if not a or not b or not a.get("accuracies") or not b.get("accuracies"):
+        return "-"
+    from metaunsup.eval.stats import mean_ci95
+
+    acc_b = dict(zip(b["seeds"], b["accuracies"]))
+    diffs = [x - acc_b[s] for s, x in zip(a["seeds"], a["accuracies"]) if s in acc_b]
+    if len(diffs) < 2:
+        return "-"
+    mean, ci = mean_ci95(diffs)
+    return f"{mean:+.1f} ± {ci:.1f}"
+
+
+# Paired differences shown under a sweep's table: (label, method, reference method).
+PAIRED = (("rule − rule_init (paired)", "rule", "rule_init"),
+          ("rule − random (paired)", "rule", "random"))
+
+
 def pivot_tables(rows, settings, *, axis: str, label: str) -> list[Table]:
-    """One table per dataset: methods down, the swept values across."""
+    """One table per dataset: methods down, the swept values across; then the rule's
+    paired differences to its initialisation and to random init (same seeds)."""
     tables = []
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         sub = [r for r in rows if r["dataset"] == ds]
@@ -157,6 +177,10 @@ def pivot_tables(rows, settings, *, axis: str, label: str) -> list[Table]:
             free = (m, None) in index
             cells.append([m + (" (no network)" if free else "")] +
                          [cell(index.get((m, None if free else v))) for v in values])
+        for name, a, b in PAIRED:
+            if a in methods and b in methods:
+                cells.append([name] + [paired_cell(index.get((a, v)), index.get((b, v)))
+                                       for v in values])
         n = len(sub[0]["seeds"]) if sub else 0
         shots = "" if axis == "shots" else f"{settings['shots']}-shot "
         tables.append(Table(f"{ds}: {shots}probe accuracy (%), mean ± 95% interval over "
