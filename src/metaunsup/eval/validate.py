@@ -16,7 +16,12 @@ Rule specifications (``RULE`` on the command line):
 ``init:RULE``               RULE's configuration at its *untrained* initial
                             meta-parameters; where that initialisation is
                             random, averaged on each task over ``init_keys``
-                            initialisation keys (the number is reported)
+                            initialisation keys (the number is reported).
+                            Elsewhere (``load_rule``, ``evaluate``, studies)
+                            ``init:RULE`` is the one starting point of the run
+                            that made RULE (``rules.loading.initial_rule``);
+                            ``validate`` asks how the configuration's starting
+                            points score on average
 ``random-init``             as in ``--rule random-init`` elsewhere: the learned
                             rule's ``small`` configuration, untrained (several keys)
 ``NAME[:k=v,k=v]``          a hand-designed rule (``oja``, ``sanger``, ...) with
