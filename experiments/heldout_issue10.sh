@@ -9,7 +9,10 @@ set -euo pipefail
 out=${1:-experiments/heldout}; mkdir -p "$out"
 mu=.venv/bin/metaunsup
 common=(--resolution 14 --steps 1000 --seeds 10 --json)
-untrained=experiments/ablations/rule_small_untrained.safetensors
+untrained=experiments/ablations/rule_small_untrained.safetensors  # the config at PRNGKey(0)
+# The shipped run's own starting point (its step 0: the key seed 0 drew), written by
+#   python -c 'from metaunsup.rules.loading import load_rule; from metaunsup.run.rulefile import save_rule; r = load_rule("init:shipped"); save_rule("experiments/ablations/rule_small_v2_step0.safetensors", r.meta_params, rule_name=r.name, rule_config=r.config, provenance=r.header["provenance"])'
+step0=experiments/ablations/rule_small_v2_step0.safetensors
 compact=experiments/rules/compact_init.safetensors
 run() {  # run FILE METHOD [ARGS...]
   local file=$1 method=$2; shift 2
@@ -27,6 +30,7 @@ for widths in 128,128,128,128,32 2000; do
     if [ "$widths" != 2000 ] || [ "${ALL_WIDE:-0}" = 1 ]; then
       run "$f" rule_shipped --methods rule --dataset $ds --widths $widths
       run "$f" rule_small_untrained --methods rule --rule $untrained --dataset $ds --widths $widths
+      run "$f" rule_shipped_step0 --methods rule --rule $step0 --dataset $ds --widths $widths
       run "$f" rule_compact_untrained --methods rule --rule $compact --dataset $ds --widths $widths
     fi
     [ "$widths" = 2000 ] || run "$f" raw --methods raw --dataset $ds --widths $widths

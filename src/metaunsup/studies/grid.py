@@ -211,10 +211,11 @@ def _widths_jobs(ctx: Context) -> list[Job]:
 
 register_study(Study(
     name="widths", title="One hidden layer of width 32 to 4096 (then 32 top units)",
-    full_time="not measured in full: on 2 CPU cores shared with other jobs (2026-11-29), with "
-              "MNIST only, 500 steps and 5 seeds, a rule row took 1 minute at width 32, 5 at "
-              "512 and 4 at 1024 (row seconds in rows.jsonl); width 4096 and the defaults "
-              "(2 datasets, 1000 steps, 8 widths) take hours",
+    full_time="78 minutes of row time measured on 2 CPU cores shared with other jobs "
+              "(2026-11-29) with MNIST only, 500 steps, 5 seeds, widths 32-4096 and 7 methods; "
+              "the two learned-rule rows at width 4096 took 28-29 minutes each (the per-unit "
+              "networks run on every unit); the defaults (2 datasets, 1000 steps, 8 widths) "
+              "take about 4 times that",
     defaults={**IMAGE_DEFAULTS, "widths": [32, 64, 128, 256, 512, 1024, 2048, 4096],
               "activation": "relu"},
     quick={**QUICK, "widths": [8, 16], "methods": ["rule", "random", "raw"]},
