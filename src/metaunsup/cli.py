@@ -87,7 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-test", type=_max_test, default=2000,
                     help="score on a seeded subset of N test examples ('all' for the whole split)")
     ev.add_argument("--steps", type=int, help="inner steps, for methods that train")
-    ev.add_argument("--rule", metavar="PATH", help="rule checkpoint, for the 'rule' method")
+    ev.add_argument("--rule", metavar="PATH",
+                    help="rule file, 'random-init', 'init:shipped' / 'init:PATH' (where that "
+                         "rule's meta-training started) or a hand-designed rule name, for the "
+                         "'rule' method")
     ev.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
                     help="extra method option, repeatable (e.g. whiten=true for pca)")
     ev.add_argument("--curve-every", "--curve", dest="curve", type=int, metavar="M",

@@ -172,11 +172,11 @@ def initial_rule(loaded: LoadedRule) -> LoadedRule:
     from metaunsup.outer.trainer import meta_init_key
 
     if loaded.name != "learned":
-        raise UserError(f"{INIT_PREFIX}: {loaded.name!r} is hand-designed; it has no "
+        raise UserError(f"{INIT_PREFIX}RULE: {loaded.name!r} is hand-designed; it has no "
                         "untrained initialisation")
     prov = loaded.header.get("provenance", {})
     if not isinstance(prov.get("seed"), int):
-        raise UserError(f"{INIT_PREFIX}: the rule file records no meta-training seed")
+        raise UserError(f"{INIT_PREFIX}RULE: the rule file records no meta-training seed")
     rule = loaded.for_net(MLPSpec(n_in=1, widths=(1,)))
     meta = rule.init_meta_params(meta_init_key(prov["seed"]))
     warm = (prov.get("config") or {}).get("warm_start") or ""
