@@ -191,6 +191,24 @@ def to_host(tree: T) -> T:
     return jax.tree_util.tree_map(one, tree)
 
 
+def local_copy(tree: T) -> T:
+    """``tree`` of replicated arrays as NumPy arrays, with no communication.
+
+    Every process holds a whole replica, so each reads its own; unlike
+    :func:`to_host` this is safe where processes may not all call it.
+    """
+    import jax
+
+    def one(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            if not x.sharding.is_fully_replicated:
+                raise ValueError(f"local_copy needs replicated arrays, got {x.sharding}")
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(jax.device_get(x))
+
+    return jax.tree_util.tree_map(one, tree)
+
+
 def on_writer(fn: Callable[[], T]) -> T | None:
     """Runs ``fn`` on process 0 only; the others get ``None``.
 

@@ -232,8 +232,9 @@ def validate(config: MetaTrainConfig, meta_params: MetaParams) -> dict:
 
     suite, pool, groups = _suite(config)
     # On the host, so that step 0's freshly initialised theta and a meta-step's output
-    # (placed on devices) reach the validation program alike: one compilation.
-    meta_params = dist.to_host(meta_params)
+    # (placed on devices) reach the validation program alike: one compilation. Each
+    # process reads its own replica: validation runs locally, with no collectives.
+    meta_params = dist.local_copy(meta_params)
     rule = SuiteRule("meta-train", lambda net: build_rule(config, net), (meta_params,), "")
     scores = score_rule(rule, suite, pool, groups)
     h, h0 = suite.horizons.index(suite.steps), suite.horizons.index(suite.short_steps)
