@@ -51,8 +51,9 @@ class MetaTrainConfig:
       remat: recompute inner steps in the backward pass (less memory): true
         checkpoints every inner step (memory linear in ``truncation``);
         "dots" does too but keeps each step's matrix products (more memory,
-        less recomputation); "nested" checkpoints segments of about sqrt(truncation) steps, each
-        step checkpointed inside them (memory ~ sqrt(truncation)).
+        less recomputation); "nested" checkpoints segments of about
+        sqrt(truncation) steps, each step checkpointed inside them (memory
+        ~ sqrt(truncation)).
       eval_every: outer steps between validation evaluations (0: never); the
         untrained rule is validated as step 0.
       eval_steps: inner steps of a validation evaluation.
@@ -114,7 +115,9 @@ class MetaTrainConfig:
                        shaping=self.es_shaping)  # checks the estimator's settings
         SuiteConfig(tasks=self.eval_tasks, steps=self.eval_steps, groups=self.eval_groups,
                     short_steps=min(20, self.eval_steps))  # checks the validation settings
-        if self.remat not in (False, True, "dots", "nested"):
+        from metaunsup.inner.task import REMAT
+
+        if self.remat not in REMAT:
             raise UserError(f"remat must be true, false, \"dots\" or \"nested\", "
                             f"got {self.remat!r}")
         if self.eval_every < 0:
