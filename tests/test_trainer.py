@@ -1,5 +1,6 @@
 """Meta-training driver: determinism, resume after interruption, corrupt
 checkpoints, sharding over devices, and config validation."""
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import pytest
 
 from metaunsup.errors import UserError
 from metaunsup.outer import trainer as tr
-from metaunsup.outer.config import config_from_dict, load_config
+from metaunsup.outer.config import config_from_dict, config_to_dict, load_config
 from metaunsup.tasks.pool import build_pool
 
 TINY = {
@@ -225,6 +226,30 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
         np.testing.assert_array_equal(a, b)
     assert not all(np.array_equal(a, b) for a, b in
                    zip(jax.tree.leaves(trained.meta_params), jax.tree.leaves(meta)))
+
+
+def test_init_key_picks_the_draw_of_the_meta_parameters_and_init_spec_follows_it():
+    rng = np.random.default_rng(0)
+    pool = build_pool([(rng.random((300, 64), dtype=np.float32), rng.integers(0, 5, 300))])
+    from metaunsup.rules.loading import LoadedRule, initial_rule
+
+    for init_key, expected in ((-1, jax.random.split(jax.random.PRNGKey(3), 3)[0]),
+                               (5, jax.random.PRNGKey(5))):
+        config = config_from_dict({**TINY, "rule_config": "small", "init_key": init_key})
+        rule = tr.build_rule(config, tr.architecture(config, 0, pool.dim))
+        got = tr.init_trainer(config, rule, pool).meta_params
+        want = rule.init_meta_params(expected)
+        rebuilt = initial_rule(LoadedRule("learned", dataclasses.asdict(rule.config), want, {
+            "provenance": {"seed": config.seed, "config": config_to_dict(config)}})).meta_params
+        for a, b, c in zip(jax.tree.leaves(got), jax.tree.leaves(want), jax.tree.leaves(rebuilt)):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+    # the two draws differ (the small configuration's initialisation is random)
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(rule.init_meta_params(jax.random.PRNGKey(5))),
+        jax.tree.leaves(rule.init_meta_params(jax.random.split(jax.random.PRNGKey(3), 3)[0]))))
+    with pytest.raises(UserError, match="init_key"):
+        config_from_dict({**TINY, "init_key": -2})
 
 
 def test_bad_warm_start_file_fails_before_the_first_write(tmp_path):

@@ -65,6 +65,10 @@ class MetaTrainConfig:
       warm_start: a rule file (e.g. a trained ``compact`` rule) whose shared
         meta-parameters seed the learned rule before step 0
         (``rules.warm_start``); "" starts from ``init_meta_params``.
+      init_key: the key ``init_meta_params`` draws from: -1 derives it from
+        ``seed`` (the default), K >= 0 uses ``PRNGKey(K)`` (to start from a
+        chosen draw of a configuration, e.g. the one a ``validate`` run
+        scored; the tasks and the loop still follow ``seed``).
     """
 
     name: str = "custom"
@@ -92,6 +96,7 @@ class MetaTrainConfig:
     checkpoint_every: int = 25
     keep: int = 3
     warm_start: str = ""
+    init_key: int = -1
 
     def __post_init__(self):
         opts = self.rule_options
@@ -120,6 +125,8 @@ class MetaTrainConfig:
         if self.remat not in REMAT:
             raise UserError(f"remat must be true, false, \"dots\" or \"nested\", "
                             f"got {self.remat!r}")
+        if not isinstance(self.init_key, int) or self.init_key < -1:
+            raise UserError(f"init_key must be -1 (from seed) or >= 0, got {self.init_key!r}")
         if self.eval_every < 0:
             raise UserError(f"eval_every must be >= 0, got {self.eval_every}")
         for f in ("learning_rate", "grad_clip", "sigma"):

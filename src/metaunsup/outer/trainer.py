@@ -106,14 +106,15 @@ def _seed_keys(seed: int) -> tuple[PRNGKey, PRNGKey, PRNGKey]:
     return k_meta, k_tasks, k_loop
 
 
-def meta_init_key(seed: int) -> PRNGKey:
-    """The key a run with this ``seed`` initialises its meta-parameters with (its step 0)."""
-    return _seed_keys(seed)[0]
+def meta_init_key(seed: int, init_key: int = -1) -> PRNGKey:
+    """The key a run initialises its meta-parameters with (its step 0): from ``seed``,
+    or ``PRNGKey(init_key)`` when the recipe sets ``init_key >= 0``."""
+    return _seed_keys(seed)[0] if init_key < 0 else jax.random.PRNGKey(init_key)
 
 
 def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> TrainerState:
-    k_meta, k_tasks, k_loop = _seed_keys(config.seed)
-    meta_params = rule.init_meta_params(k_meta)
+    _, k_tasks, k_loop = _seed_keys(config.seed)
+    meta_params = rule.init_meta_params(meta_init_key(config.seed, config.init_key))
     opt_state = make_optimizer(config).init(meta_params)
     tasks = init_tasks(config, rule, meta_params, k_tasks, pool)
     zero = jnp.zeros((), jnp.int32)

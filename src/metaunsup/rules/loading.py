@@ -163,7 +163,7 @@ def initial_rule(loaded: LoadedRule) -> LoadedRule:
     """The untrained starting point of a meta-trained rule file: its run's step 0.
 
     The file's configuration at ``init_meta_params`` of the key that meta-training
-    drew from the seed in the file's provenance (warm-started runs: with the
+    drew from the seed (or ``init_key``) in the file's provenance (warm-started runs: with the
     warm-start file's parts copied in, as the trainer did). One fixed theta, so
     "rule vs its initialisation" compares the run's end with its own start.
     (``metaunsup validate`` reads ``init:RULE`` differently: the configuration
@@ -178,8 +178,9 @@ def initial_rule(loaded: LoadedRule) -> LoadedRule:
     if not isinstance(prov.get("seed"), int):
         raise UserError(f"{INIT_PREFIX}RULE: the rule file records no meta-training seed")
     rule = loaded.for_net(MLPSpec(n_in=1, widths=(1,)))
-    meta = rule.init_meta_params(meta_init_key(prov["seed"]))
-    warm = (prov.get("config") or {}).get("warm_start") or ""
+    run = prov.get("config") or {}
+    meta = rule.init_meta_params(meta_init_key(prov["seed"], int(run.get("init_key", -1))))
+    warm = run.get("warm_start") or ""
     if warm:
         from metaunsup.rules.warm_start import warm_start_meta_params
 
