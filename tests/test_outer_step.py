@@ -81,9 +81,9 @@ def test_shaping_keeps_the_sign_and_order():
     np.testing.assert_array_equal(est.shape_differences(d, "none"), d)
 
 
-def test_pes_and_es_pass_the_task_accuracy_through():
-    """The trainer logs episode_accuracy from the task's metrics for every estimator
-    (PES and ES used to drop it, so runs logged 0)."""
+def _tiny_rule_task(length: int):
+    """(RuleTask, theta): the mix_only learned rule on a 16-8-4 net over a small synthetic
+    pool, episodes of exactly ``length`` inner steps."""
     from metaunsup.models import MLPSpec
     from metaunsup.rules import make_rule
     from metaunsup.tasks.distribution import TaskDistConfig
@@ -94,10 +94,15 @@ def test_pes_and_es_pass_the_task_accuracy_through():
     x = (rng.random((200, 16)) < 0.3).astype(np.float32)
     pool = build_pool([(x, np.repeat(np.arange(4), 50))])
     dist = TaskDistConfig(datasets=("synthetic",), resolution=4, n_way=3, shots=2,
-                          batch_size=8, length_range=(6, 6))
+                          batch_size=8, length_range=(length, length))
     rule = make_rule("learned", MLPSpec(n_in=16, widths=(8, 4)), config="mix_only")
-    task = RuleTask(rule, dist, pool)
-    mp = rule.init_meta_params(jax.random.PRNGKey(0))
+    return RuleTask(rule, dist, pool), rule.init_meta_params(jax.random.PRNGKey(0))
+
+
+def test_pes_and_es_pass_the_task_accuracy_through():
+    """The trainer logs episode_accuracy from the task's metrics for every estimator
+    (PES and ES used to drop it, so runs logged 0)."""
+    task, mp = _tiny_rule_task(length=6)
     for estimator in (est.PES(num_steps=3, sigma=0.01),
                       est.FullES(sigma=0.01, num_pairs=2, horizon_range=(3, 5))):
         opt = optax.adam(1e-3)
@@ -149,21 +154,9 @@ def test_nested_remat_gives_the_same_gradient_and_keeps_sqrt_t_states():
     """remat="nested" (inner.task.nested_scan) and "dots" change memory, never values:
     the meta-gradient equals the plain one, and the backward pass's stored residuals
     grow ~sqrt(T) (per-step remat: ~T)."""
-    from metaunsup.models import MLPSpec
     from metaunsup.outer.estimators import tbptt
-    from metaunsup.rules import make_rule
-    from metaunsup.tasks.distribution import TaskDistConfig
-    from metaunsup.tasks.pool import build_pool
-    from metaunsup.tasks.rule_task import RuleTask
 
-    rng = np.random.default_rng(0)
-    x = (rng.random((200, 16)) < 0.3).astype(np.float32)
-    pool = build_pool([(x, np.repeat(np.arange(4), 50))])
-    dist = TaskDistConfig(datasets=("synthetic",), resolution=4, n_way=3, shots=2,
-                          batch_size=8, length_range=(200, 200))
-    rule = make_rule("learned", MLPSpec(n_in=16, widths=(8, 4)), config="mix_only")
-    task = RuleTask(rule, dist, pool)
-    mp = rule.init_meta_params(jax.random.PRNGKey(0))
+    task, mp = _tiny_rule_task(length=200)
     state = task.init(mp, jax.random.PRNGKey(1))
     grads = [jax.jit(lambda m, r=r: tbptt(task, m, state, jax.random.PRNGKey(2), 6, remat=r)[0])(mp)
              for r in (False, "dots", "nested")]
