@@ -116,6 +116,18 @@ def nested_scan(body, carry: PyTree, xs: PyTree) -> tuple[PyTree, PyTree]:
     return carry, jax.tree_util.tree_map(lambda y: y.reshape((n,) + y.shape[2:]), ys)
 
 
+def remat_scan(body, carry: PyTree, xs: PyTree, remat: bool | str = False, *,
+               unroll: int = 1) -> tuple[PyTree, PyTree]:
+    """``jax.lax.scan(body, carry, xs, unroll=unroll)`` under one of the ``remat`` modes
+    (:data:`REMAT`): per-step ``jax.checkpoint`` (with :func:`remat_policy`), or
+    :func:`nested_scan` for "nested" (which ignores ``unroll``). Values never change."""
+    if remat == "nested":
+        return nested_scan(body, carry, xs)
+    if remat:
+        body = jax.checkpoint(body, policy=remat_policy(remat))
+    return jax.lax.scan(body, carry, xs, unroll=unroll)
+
+
 class QuadraticState(NamedTuple):
     """State of one :class:`QuadraticTask` episode.
 
@@ -199,12 +211,7 @@ class QuadraticTask:
         def body(x, _):
             return self.step(meta_params, x)
 
-        if remat == "nested":
-            x, losses = nested_scan(body, state.x, jnp.zeros((num_steps,)))
-        else:
-            if remat:
-                body = jax.checkpoint(body, policy=remat_policy(remat))
-            x, losses = jax.lax.scan(body, state.x, None, length=num_steps)
+        x, losses = remat_scan(body, state.x, jnp.zeros((num_steps,)), remat)
         state = QuadraticState(x, state.step + num_steps, state.length)
         return state, jnp.sum(losses), {"reset": done, "last_loss": losses[-1]}
 

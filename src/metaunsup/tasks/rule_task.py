@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from metaunsup.inner.task import nested_scan, remat_policy, select_tree, tree_all_finite
+from metaunsup.inner.task import remat_scan, select_tree, tree_all_finite
 from metaunsup.inner.unroll import InnerState, init_inner_state, inner_step
 from metaunsup.models import bn_stats, features
 from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
@@ -160,7 +160,7 @@ class RuleTask:
         step is still kept, so memory stays linear in the steps, with a much
         smaller constant; ``remat="dots"`` also keeps each step's matrix
         products, so the backward pass recomputes only the elementwise work.
-        ``remat="nested"`` (:func:`nested_scan`) keeps about 2 sqrt(num_steps)
+        ``remat="nested"`` (``inner.task.nested_scan``) keeps about 2 sqrt(num_steps)
         states instead (measured: experiments/README.md, issue 14).
 
         Returns:
@@ -179,16 +179,11 @@ class RuleTask:
             return s, (loss, acc)
 
         keys = jax.random.split(k_steps, num_steps)
-        if remat == "nested":
-            state, (losses, accs) = nested_scan(body, state, keys)
-        else:
-            if remat:
-                body = jax.checkpoint(body, policy=remat_policy(remat))
-            # With remat, unrolling two steps per loop iteration measured 1.4x faster
-            # backward passes on XLA:CPU (77 -> 56 ms per inner step); without remat
-            # it did not help and only lengthens compilation.
-            unroll = 2 if remat and num_steps > 1 else 1
-            state, (losses, accs) = jax.lax.scan(body, state, keys, unroll=unroll)
+        # With per-step remat, unrolling two steps per loop iteration measured 1.4x
+        # faster backward passes on XLA:CPU (77 -> 56 ms per inner step); without remat
+        # it did not help and only lengthens compilation.
+        unroll = 2 if remat and num_steps > 1 else 1
+        state, (losses, accs) = remat_scan(body, state, keys, remat, unroll=unroll)
         metrics = {"accuracy": jnp.mean(accs), "accuracy_first": accs[0],
                    "accuracy_last": accs[-1], "reset": done.astype(jnp.float32),
                    "inner_step": state.inner.step.astype(jnp.float32)}
