@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -31,7 +29,7 @@ def main() -> None:
     import jax
     import jax.numpy as jnp
     from bench_inner_step import xla_cost
-    from bench_metagrad import _setup
+    from bench_metagrad import _setup, _time
 
     from metaunsup.inner.unroll import inner_step
     from metaunsup.run.compile_cache import enable
@@ -72,13 +70,7 @@ def main() -> None:
         for kind, fn in (("forward", f), ("vjp", vjp_of(f))):
             jf = jax.jit(fn)
             cost = xla_cost(jf.lower(*a).compile())
-            jax.block_until_ready(jf(*a))
-            times = []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                jax.block_until_ready(jf(*a))
-                times.append(time.perf_counter() - t)
-            row[f"{kind}_ms"] = round(1e3 * statistics.median(times), 3)
+            row[f"{kind}_ms"] = round(1e3 * _time(jf, a, args.repeats), 3)
             row[f"{kind}_gflop"] = round(cost.get("flops", 0.0) / 1e9, 4)
             row[f"{kind}_mb"] = round(cost.get("bytes accessed", 0.0) / 1e6, 2)
         row["time_ratio"] = round(row["vjp_ms"] / row["forward_ms"], 2)
