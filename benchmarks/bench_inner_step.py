@@ -52,6 +52,7 @@ from metaunsup.rules import make_rule, rule_names
 CONFIGS = {
     "learned-paper": ("learned", {"config": "paper"}),
     "learned-small": ("learned", {"config": "small"}),
+    "learned-compact": ("learned", {"config": "compact"}),
     "sanger": ("sanger", {}),
     "oja": ("oja", {}),
     "ae_adam": ("ae_sgd", {"optimizer": "adam", "lr": 1e-3}),

@@ -47,10 +47,9 @@ from metaunsup.rules.planes import (
     HAND_PLANES,
     PLANES,
     SOFT_PLANES,
-    mix_planes,
+    mixed_update,
     plane_labels,
     unit_rms,
-    weight_planes,
 )
 from metaunsup.types import Array, LayerParams, MetaParams, Metrics, Params, PRNGKey
 
@@ -485,11 +484,10 @@ class LearnedRule:
                 c, e = outs[k - 1]["pre"], outs[k]["post"]  # [R, B, n_{k-1}], [R, B, n_k]
             else:
                 c, e = as_[k - 1][None], as_[k][None]
-            planes = weight_planes(w, c, e, as_[k - 1], as_[k], planes=cfg.planes,
-                                   eps=cfg.eps, var_eps=cfg.var_eps, tau=tau,
-                                   comp_k=cfg.comp_k, comp_delta=cfg.comp_delta)
             m = mix["w"] + (mix["kind"][_weight_kind(k, depth)] if cfg.per_kind_mix else 0.0)
-            dw = mix_planes(planes, m, cfg.eps)
+            dw = mixed_update(w, c, e, as_[k - 1], as_[k], m, planes=cfg.planes,
+                              eps=cfg.eps, var_eps=cfg.var_eps, tau=tau,
+                              comp_k=cfg.comp_k, comp_delta=cfg.comp_delta)
             if cfg.scale_by_fan_in:
                 dw = dw / math.sqrt(w.shape[0])
             db = unit_rms(jnp.mean(outs[k]["bias"], axis=0), axis=None, eps=cfg.eps)  # [n_k]
