@@ -8,7 +8,7 @@ import dataclasses, json, sys, time
 import jax
 from metaunsup.models import MLPSpec
 from metaunsup.outer.config import load_config
-from metaunsup.outer.trainer import validate
+from metaunsup.outer.validation import validate
 from metaunsup.rules.loading import load_rule
 from metaunsup.tasks.distribution import load_pools
 

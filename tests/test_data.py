@@ -27,7 +27,8 @@ from metaunsup.data import glyphs, registry, sources, text
 from metaunsup.data.transforms import linear_weights
 from metaunsup.errors import UserError
 
-REGISTERED = {"mnist", "fashion_mnist", "digits", "moons", "glyphs", "movie_reviews", "cifar10"}
+REGISTERED = {"mnist", "fashion_mnist", "digits", "moons", "glyphs", "movie_reviews", "cifar10",
+              "natural", "textures"}
 IMAGE_SETS = ["mnist", "fashion_mnist", "digits", "glyphs"]
 
 

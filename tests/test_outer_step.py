@@ -131,6 +131,7 @@ def test_compact_family_is_small_and_its_untrained_rule_is_one_rule():
 
 def test_synthetic_data_sets_are_labelled_bounded_and_learnable_by_a_linear_probe():
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
 
     from metaunsup.tasks.distribution import TaskDistConfig, load_pools
     from metaunsup.tasks.synthetic import SYNTHETIC, generate
@@ -141,12 +142,17 @@ def test_synthetic_data_sets_are_labelled_bounded_and_learnable_by_a_linear_prob
         assert x.min() >= 0.0 and x.max() <= 1.0 and np.bincount(y).tolist() == [40] * 10
         again, _ = generate(name, dim=64, per_class=40, seed=0)
         np.testing.assert_array_equal(x, again)
-        # the classes carry signal: a linear probe on half beats chance (10%) by far
+        # the classes carry signal: a probe on half beats chance (10%) by far (a linear
+        # one, except on the interleaved arcs, which are not linearly separable: nearest
+        # neighbours there)
         idx = np.random.default_rng(0).permutation(400)
-        clf = LogisticRegression(max_iter=500).fit(x[idx[:200]], y[idx[:200]])
-        assert clf.score(x[idx[200:]], y[idx[200:]]) > 0.5, name
+        clf = (KNeighborsClassifier(5) if name == "synthetic_arcs"
+               else LogisticRegression(max_iter=500))
+        clf.fit(x[idx[:200]], y[idx[:200]])
+        assert clf.score(x[idx[200:]], y[idx[200:]]) > (0.35 if name == "synthetic_arcs" else 0.5), name
     train, valid = load_pools(TaskDistConfig(datasets=SYNTHETIC, resolution=8), seed=0)
-    assert train.num_datasets == 3 and train.dim == 64
+    assert train.num_datasets == len(SYNTHETIC) == 5 and train.dim == 64
+    assert float(np.asarray(train.dataset_image).max()) == 0.0  # no image warps on them
     assert not np.array_equal(np.asarray(train.x[:10]), np.asarray(valid.x[:10]))
 
 

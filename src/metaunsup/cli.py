@@ -339,7 +339,8 @@ def cmd_meta_train(args) -> int:
 
 
 def cmd_export_rule(args) -> int:
-    from metaunsup.outer.trainer import export_rule, validation_history
+    from metaunsup.outer.export import export_rule
+    from metaunsup.outer.validation import validation_history
     from metaunsup.run.checkpoint import check_writable
 
     check_writable(args.out)  # before anything is printed

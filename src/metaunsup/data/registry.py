@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from metaunsup.data import glyphs, sources, text
+from metaunsup.data import glyphs, patches, sources, text
 from metaunsup.data.episodes import stratified_split
 from metaunsup.data.transforms import resize_images, to_unit_range
 from metaunsup.errors import UserError
@@ -227,6 +227,20 @@ _register(_Entry(
                 options={"train_per_class": 40, "test_per_class": 10},
                 _available=glyphs.available),
     _read_glyphs, renders=True))
+_register(_Entry(
+    DatasetInfo("natural", "image", (16, 16), len(patches.NATURAL_IMAGES), (500 * 13, 100 * 13),
+                "histogram-equalised grey patches of 13 photographs, class = photo; images from "
+                "scikit-image, scikit-learn, matplotlib (CC0 / public domain / CC BY 2.0)",
+                patches.HOW_TO_GET, options={"train_per_class": 500, "test_per_class": 100},
+                _available=patches.available),
+    patches.read_natural, renders=True))
+_register(_Entry(
+    DatasetInfo("textures", "image", (16, 16), 15, (500 * 15, 100 * 15),
+                "histogram-equalised grey patches of 5 textures x 3 zooms, class = (texture, "
+                "zoom); scikit-image sample images (CC0 / public domain)",
+                patches.HOW_TO_GET, options={"train_per_class": 500, "test_per_class": 100},
+                _available=patches.available),
+    patches.read_textures, renders=True))
 _register(_Entry(
     DatasetInfo("movie_reviews", "text", (1000,), 2, (10246, 2562),
                 "Rotten Tomatoes snippets (fresh=1, rotten=0) as bag-of-words over the top train words",

@@ -45,8 +45,8 @@ from metaunsup.eval.probes import ProbeConfig, logreg_accuracy
 from metaunsup.eval.stats import mean_ci95
 from metaunsup.models import MLPSpec
 from metaunsup.rules.base import UpdateRule
-from metaunsup.tasks.suite import (SuiteConfig, build_suite, episode_labels, group_sizes,
-                                   load_suite_pool, run_group)
+from metaunsup.tasks.suite import (SUITES, SuiteConfig, build_suite, episode_labels, group_sizes,
+                                   load_suite_pool, run_group, suite_config)
 from metaunsup.types import MetaParams
 
 DEFAULT_INIT_KEYS = 4
@@ -171,7 +171,7 @@ def resolve_rule(spec: str, *, init_keys: int = DEFAULT_INIT_KEYS) -> SuiteRule:
 
 
 def _from_workdir(spec: str, workdir: str, step: int | None) -> SuiteRule:
-    from metaunsup.outer.trainer import checkpoint_rule
+    from metaunsup.outer.export import checkpoint_rule
 
     config, rule, meta, step, val = checkpoint_rule(workdir, step=step)
     meta = jax.tree_util.tree_map(jax.numpy.asarray, meta)
@@ -332,8 +332,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "validate", help="compare rules pair by pair on a fixed suite of validation tasks",
         description="Scores rules on a fixed, seeded suite of tasks from the validation split "
-                    "of the meta-training data (glyphs, digits; never MNIST, Fashion-MNIST or "
-                    "text), every rule on the same tasks, networks, minibatches and episodes. "
+                    "of the meta-training data (glyphs, digits, natural-image patches, generated "
+                    "non-image families; never MNIST, Fashion-MNIST or text), or with --suite "
+                    "transfer on families kept out of meta-training, every rule on the same tasks, networks, minibatches and episodes. "
                     "RULE: shipped, a rule file, WORKDIR[@STEP], init:RULE, random-init, none, "
                     "or a hand-designed rule NAME[:key=value,...].",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -348,6 +349,9 @@ def add_parser(sub) -> None:
                    help="short horizon")
     p.add_argument("--seed", type=nonneg_int, default=SuiteConfig.seed, help="suite seed")
     p.add_argument("--groups", help="comma-separated architecture groups (default: all)")
+    p.add_argument("--suite", choices=sorted(SUITES), default="validation",
+                   help="validation: the validation split of the meta-training families; "
+                        "transfer: families kept out of meta-training and validation")
     p.add_argument("--init-keys", type=pos_int("--init-keys"), default=DEFAULT_INIT_KEYS,
                    help="initialisation keys averaged for a random init:RULE")
     p.add_argument("--quick", action="store_true",
@@ -363,7 +367,7 @@ def suite_config_from_args(args) -> SuiteConfig:
         fields.update(tasks=4, steps=30, short_steps=10, groups=("paper",))
     if args.groups:
         fields["groups"] = tuple(g.strip() for g in args.groups.split(","))
-    return SuiteConfig(**fields)
+    return suite_config(args.suite, **fields)
 
 
 def cmd_validate(args) -> int:
@@ -375,8 +379,9 @@ def cmd_validate(args) -> int:
         resolve_rule(spec, init_keys=args.init_keys)
     if not args.json:
         sizes = ", ".join(f"{g} {n}" for g, n in group_sizes(config).items())
-        print(f"suite: {config.tasks} tasks ({sizes}), seed {config.seed}, validation split of "
-              f"glyphs + digits, {config.n_way}-way {config.shots}-shot logistic probe")
+        print(f"suite: {config.tasks} tasks ({sizes}), seed {config.seed}, {args.suite} split of "
+              f"{' + '.join(config.datasets)}, {config.n_way}-way {config.shots}-shot logistic "
+              f"probe")
         print(header(config, reference), flush=True)
 
     def emit(rec):

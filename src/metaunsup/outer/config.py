@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from metaunsup.errors import UserError
+from metaunsup.models import MLPSpec
+from metaunsup.rules import make_rule
+from metaunsup.rules.base import UpdateRule
 from metaunsup.tasks.augment import AugmentConfig
 from metaunsup.tasks.distribution import TaskDistConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 ESTIMATORS = ("tbptt", "pes", "es")
+STRATEGIES = ("cma_es", "sep_cma_es", "snes", "open_es")
+"""Evolution strategies (evosax) that search a residual around the untrained rule
+(``outer.evolve``); chosen with ``estimator``."""
+FITNESS = ("ridge_loss", "ridge_accuracy", "probe")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +43,11 @@ class MetaTrainConfig:
       tasks: the task distribution.
       estimator: "tbptt", "pes" (antithetic persistent ES) or "es" (antithetic
         ES over whole inner runs of a length drawn log-uniformly in
-        ``es_horizons``, scored at their end; ``outer.estimators.FullES``).
+        ``es_horizons``, scored at their end; ``outer.estimators.FullES``); or
+        an evolution strategy of :data:`STRATEGIES` over a residual around the
+        untrained rule (``outer.evolve``; then ``outer_steps`` counts
+        generations and ``meta_batch`` the tasks every member of a generation
+        trains).
       truncation: inner steps per truncation (one outer step).
       meta_batch: tasks per outer step (vmapped, sharded over devices).
       outer_steps: total outer (meta) steps.
@@ -65,6 +76,15 @@ class MetaTrainConfig:
       warm_start: a rule file (e.g. a trained ``compact`` rule) whose shared
         meta-parameters seed the learned rule before step 0
         (``rules.warm_start``); "" starts from ``init_meta_params``.
+      population: candidates per generation of an evolution strategy.
+      directions: names of the residual coordinates a strategy searches
+        (``rules.residual``; empty: all of them).
+      fitness: what a strategy minimises, paired against the start on the same
+        tasks: "ridge_loss" (the meta-objective), "ridge_accuracy" or "probe"
+        (the logistic probe of the held-out protocol), at the generation's horizon.
+      curriculum: generations over which a strategy's horizon grows
+        geometrically from ``es_horizons[0]`` to ``es_horizons[1]`` (0: always
+        the upper end).
       init_key: the key ``init_meta_params`` draws from: -1 derives it from
         ``seed`` (the default), K >= 0 uses ``PRNGKey(K)`` (to start from a
         chosen draw of a configuration, e.g. the one a ``validate`` run
@@ -96,6 +116,10 @@ class MetaTrainConfig:
     checkpoint_every: int = 25
     keep: int = 3
     warm_start: str = ""
+    population: int = 16
+    directions: tuple[str, ...] = ()
+    fitness: str = "ridge_loss"
+    curriculum: int = 0
     init_key: int = -1
 
     def __post_init__(self):
@@ -104,8 +128,20 @@ class MetaTrainConfig:
             opts = opts.items()
         frozen = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in opts))
         object.__setattr__(self, "rule_options", frozen)
-        if self.estimator not in ESTIMATORS:
-            raise UserError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        if self.estimator not in ESTIMATORS + STRATEGIES:
+            raise UserError(f"estimator must be one of {ESTIMATORS + STRATEGIES}, got "
+                            f"{self.estimator!r}")
+        object.__setattr__(self, "directions", tuple(self.directions))
+        if self.fitness not in FITNESS:
+            raise UserError(f"fitness must be one of {FITNESS}, got {self.fitness!r}")
+        if not isinstance(self.population, int) or isinstance(self.population, bool) \
+                or self.population < 2:
+            raise UserError(f"population must be an integer >= 2, got {self.population!r}")
+        if self.estimator == "open_es" and self.population % 2:
+            raise UserError(f"open_es samples antithetic pairs: population must be even, got "
+                            f"{self.population}")
+        if not isinstance(self.curriculum, int) or self.curriculum < 0:
+            raise UserError(f"curriculum must be an integer >= 0, got {self.curriculum!r}")
         for f in ("truncation", "meta_batch", "outer_steps", "arch_every", "checkpoint_every",
                   "keep", "eval_steps", "eval_tasks"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) <= 0:
@@ -115,9 +151,12 @@ class MetaTrainConfig:
 
         object.__setattr__(self, "es_horizons", tuple(self.es_horizons))
         object.__setattr__(self, "eval_groups", tuple(self.eval_groups))
-        make_estimator(self.estimator, truncation=self.truncation, sigma=self.sigma,
-                       es_pairs=self.es_pairs, horizon_range=self.es_horizons,
-                       shaping=self.es_shaping)  # checks the estimator's settings
+        if self.estimator in ESTIMATORS:
+            make_estimator(self.estimator, truncation=self.truncation, sigma=self.sigma,
+                           es_pairs=self.es_pairs, horizon_range=self.es_horizons,
+                           shaping=self.es_shaping)  # checks the estimator's settings
+        elif not 1 <= self.es_horizons[0] <= self.es_horizons[1]:
+            raise UserError(f"es_horizons must satisfy 1 <= lo <= hi, got {self.es_horizons}")
         SuiteConfig(tasks=self.eval_tasks, steps=self.eval_steps, groups=self.eval_groups,
                     short_steps=min(20, self.eval_steps))  # checks the validation settings
         from metaunsup.inner.task import REMAT
@@ -132,6 +171,11 @@ class MetaTrainConfig:
         for f in ("learning_rate", "grad_clip", "sigma"):
             if not getattr(self, f) > 0:
                 raise UserError(f"{f} must be > 0, got {getattr(self, f)}")
+
+
+def build_rule(config: MetaTrainConfig, net: MLPSpec) -> UpdateRule:
+    """The recipe's rule for the base network ``net``."""
+    return make_rule(config.rule, net, config=config.rule_config, **dict(config.rule_options))
 
 
 def _build(cls: type, data: dict, where: str) -> Any:
@@ -212,5 +256,6 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     return config_from_dict(data)
 
 
-__all__ = ["AugmentConfig", "CONFIG_DIR", "ESTIMATORS", "MetaTrainConfig", "available_configs",
+__all__ = ["AugmentConfig", "CONFIG_DIR", "ESTIMATORS", "FITNESS", "STRATEGIES", "MetaTrainConfig",
+           "available_configs", "build_rule",
            "config_from_dict", "config_to_dict", "load_config"]

@@ -16,8 +16,6 @@ that was never interrupted (bit-exact on CPU). Only the wall-clock fields
 """
 from __future__ import annotations
 
-import dataclasses
-import functools
 import sys
 import time
 from typing import Any, NamedTuple
@@ -32,10 +30,12 @@ from metaunsup.models import MLPSpec
 from metaunsup.inner.task import select_tree, tree_all_finite
 from metaunsup.outer import distributed as dist
 from metaunsup.outer import estimators as est
-from metaunsup.outer.config import MetaTrainConfig, config_to_dict
-from metaunsup.rules import make_rule
+from metaunsup.outer.config import STRATEGIES, MetaTrainConfig, build_rule, config_to_dict
+from metaunsup.outer.evolve import evolve
+from metaunsup.outer.export import write_rule
+from metaunsup.outer.validation import validate
 from metaunsup.rules.base import UpdateRule
-from metaunsup.run import CorruptFileError, Workdir, make_provenance, save_rule
+from metaunsup.run import CorruptFileError, Workdir
 from metaunsup.run.compile_cache import Background
 from metaunsup.tasks.distribution import load_pools, sample_architecture
 from metaunsup.tasks.pool import DataPool
@@ -75,10 +75,6 @@ def architecture(config: MetaTrainConfig, group: int, n_in: int) -> MLPSpec:
     """The base network of architecture group ``group`` (deterministic)."""
     rng = np.random.default_rng([config.seed, 7, group])
     return sample_architecture(rng, config.tasks, n_in)
-
-
-def build_rule(config: MetaTrainConfig, net: MLPSpec) -> UpdateRule:
-    return make_rule(config.rule, net, config=config.rule_config, **dict(config.rule_options))
 
 
 def _task(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> RuleTask:
@@ -207,44 +203,6 @@ _init_trainer_jit = jax.jit(init_trainer, static_argnums=(0, 1))
 _init_tasks_jit = jax.jit(init_tasks, static_argnums=(0, 1))
 
 
-@functools.lru_cache(maxsize=4)
-def _suite(config: MetaTrainConfig):
-    """The fixed validation tasks of a recipe: (suite config, pool, groups)."""
-    from metaunsup.tasks.suite import SuiteConfig, build_suite, load_suite_pool
-
-    suite = SuiteConfig(tasks=config.eval_tasks, steps=config.eval_steps,
-                        short_steps=min(20, config.eval_steps), groups=config.eval_groups,
-                        resolution=config.tasks.resolution, seed=0)
-    pool = load_suite_pool(suite)
-    return suite, pool, build_suite(suite, pool)
-
-
-def validate(config: MetaTrainConfig, meta_params: MetaParams) -> dict:
-    """Scores ``meta_params`` on the recipe's fixed subset of the validation suite.
-
-    The same ``eval_tasks`` tasks (validation split of the meta-training
-    datasets, never held-out data) every time, each trained ``eval_steps``
-    inner steps (:mod:`metaunsup.tasks.suite`). Returns fractions:
-    ``val_accuracy`` (10-way 10-shot logistic probe, the held-out protocol),
-    ``val_accuracy_short`` (after ``min(20, eval_steps)`` steps),
-    ``val_ridge_loss`` and ``val_ridge_accuracy`` (the meta-objective).
-    """
-    from metaunsup.eval.validate import score_rule, SuiteRule
-
-    suite, pool, groups = _suite(config)
-    # On the host, so that step 0's freshly initialised theta and a meta-step's output
-    # (placed on devices) reach the validation program alike: one compilation. Each
-    # process reads its own replica: validation runs locally, with no collectives.
-    meta_params = dist.local_copy(meta_params)
-    rule = SuiteRule("meta-train", lambda net: build_rule(config, net), (meta_params,), "")
-    scores = score_rule(rule, suite, pool, groups)
-    h, h0 = suite.horizons.index(suite.steps), suite.horizons.index(suite.short_steps)
-    return {"val_accuracy": float(scores["accuracy"][h].mean()),
-            "val_accuracy_short": float(scores["accuracy"][h0].mean()),
-            "val_ridge_loss": float(scores["ridge_loss"][h].mean()),
-            "val_ridge_accuracy": float(scores["ridge_accuracy"][h].mean())}
-
-
 def _place(state: TrainerState, meta_batch: int) -> TrainerState:
     """Puts the task axis across all devices and replicates the rest.
 
@@ -311,6 +269,9 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     Returns:
       The last metrics record.
     """
+    if config.estimator in STRATEGIES:  # a search over a residual, not a gradient estimate
+        return evolve(config, workdir, progress=progress, stop_after=stop_after,
+                      allow_config_change=allow_config_change)
     import os
 
     from tqdm.auto import tqdm
@@ -457,73 +418,7 @@ def _save(config: MetaTrainConfig, wd: Workdir | None, state: TrainerState, rule
     if wd is None:  # not process 0 of a multi-process run
         return
     wd.checkpoints.save(step, host, {"step": step, "recipe": config.name})
-    _write_rule(wd.rule_path, config, rule, host.meta_params, step,
+    write_rule(wd.rule_path, config, rule, host.meta_params, step,
                 wall_seconds_this_session=round(seconds, 1))
 
 
-def _write_rule(path, config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
-                step: int, **provenance: Any) -> None:
-    """The rule file of ``meta_params`` at outer ``step``, with the run's provenance."""
-    rule_config = getattr(rule, "config", None)
-    rule_config = dataclasses.asdict(rule_config) if dataclasses.is_dataclass(rule_config) else {}
-    save_rule(path, meta_params, rule_name=config.rule, rule_config=rule_config,
-              provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
-                                         estimator=config.estimator,
-                                         config=config_to_dict(config), **provenance))
-
-
-def validation_history(workdir: str) -> list[dict]:
-    """The validation fields of every validation record in a workdir (step 0 included)."""
-    wd = Workdir(workdir, create=False)
-    return [{k: v for k, v in r.items() if k == "step" or k.startswith("val_")}
-            for r in wd.read_metrics() if "val_accuracy" in r]
-
-
-def checkpoint_rule(workdir: str, *, step: int | None = None):
-    """The rule of one kept checkpoint of a meta-training run.
-
-    Selection uses the run's validation split only (never held-out data): with
-    ``step=None`` the checkpoint at the step of the best ``val_accuracy`` among
-    those kept; else the checkpoint at ``step``.
-
-    Returns:
-      ``(config, rule, meta_params, step, val_accuracy)``: the run's config, its
-      rule (built for a placeholder network; ``dataclasses.replace(rule,
-      net=...)`` or the rule config give others), theta, the chosen step and its
-      validation accuracy (None if that step has no validation record).
-    """
-    from metaunsup.outer.config import config_from_dict
-
-    wd = Workdir(workdir, create=False, keep=10**9)
-    data = wd.read_config()
-    if data is None:
-        raise UserError(f"{workdir}: not a meta-training workdir (no config.json)")
-    config = config_from_dict(data)
-    kept = set(wd.checkpoints.all_steps())
-    vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
-    if step is None:
-        candidates = [s for s in vals if s in kept]
-        if not candidates:
-            why = ("its metrics.jsonl, which holds the validation records, is missing or empty"
-                   if not wd.read_metrics() else "no kept checkpoint has a validation record")
-            raise UserError(f"{workdir}: {why}; pass a step (kept: {sorted(kept)})")
-        step = max(candidates, key=lambda s: (vals[s], s))
-    elif step not in kept:
-        raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
-    tree = wd.checkpoints.restore(step).tree
-    rule = build_rule(config, MLPSpec(n_in=1, widths=(1,)))
-    return config, rule, tree["meta_params"], step, vals.get(step)
-
-
-def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
-    """Writes the rule of one checkpoint of a meta-training run to a rule file.
-
-    The checkpoint is chosen by :func:`checkpoint_rule` (default: best validation score).
-
-    Returns:
-      ``{"step", "val_accuracy", "path"}`` of what was written.
-    """
-    config, rule, meta_params, step, val = checkpoint_rule(workdir, step=step)
-    _write_rule(out, config, rule, meta_params, step,
-                selected_by="val_accuracy" if val is not None else "step", val_accuracy=val)
-    return {"step": step, "val_accuracy": val, "path": str(out)}

@@ -3,7 +3,7 @@
 The paper saw text transfer degrade with longer meta-training. Here every rule
 file in ``rules`` (their headers give the outer step, ``meta_steps``) and, with
 ``checkpoints``, every checkpoint kept in the meta-training workdir ``run``
-(written to ``<workdir>/rules/`` by :func:`metaunsup.outer.trainer.export_rule`)
+(written to ``<workdir>/rules/`` by :func:`metaunsup.outer.export.export_rule`)
 is evaluated on held-out images and text, like the ``rule`` method everywhere
 else. The x axis is meta-training time: the sum of the outer steps' ``seconds``
 in ``run``'s ``metrics.jsonl`` up to the rule's step (validation time excluded),
@@ -102,7 +102,7 @@ def _jobs(ctx: Context) -> list[Job]:
                     cache=cache):
                 if point is not None and point["source"] == "checkpoint" and \
                         not Path(point["path"]).is_file():
-                    from metaunsup.outer.trainer import export_rule
+                    from metaunsup.outer.export import export_rule
 
                     Path(point["path"]).parent.mkdir(parents=True, exist_ok=True)
                     export_rule(point["export_from"], point["path"], step=point["meta_step"])

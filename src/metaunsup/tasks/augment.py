@@ -67,7 +67,7 @@ def _warp_one(image: Array, params: Array, config: AugmentConfig) -> Array:
 
 
 def augment(key: PRNGKey, x: Array, image_shape: tuple[int, int],
-            config: AugmentConfig) -> tuple[Array, Array]:
+            config: AugmentConfig, *, geometric: Array | float = 1.0) -> tuple[Array, Array]:
     """Augments a batch of flattened images.
 
     Args:
@@ -75,6 +75,9 @@ def augment(key: PRNGKey, x: Array, image_shape: tuple[int, int],
       x: [B, H*W] images in [0, 1].
       image_shape: (H, W).
       config: augmentation ranges.
+      geometric: 1 for images; 0 for data that are not images (the shift and
+        rotation parameters, and their targets, are then 0: the warp is the
+        identity and only pixel noise applies). May be traced.
 
     Returns:
       ``(x_aug, targets)``: [B, H*W] augmented images (clipped to [0, 1]) and
@@ -82,6 +85,7 @@ def augment(key: PRNGKey, x: Array, image_shape: tuple[int, int],
     """
     k_params, k_noise = jax.random.split(key)
     params = sample_aug_params(k_params, x.shape[0], config)
+    params = params * jnp.stack([geometric, geometric, geometric, 1.0]).astype(params.dtype)
     images = x.reshape((x.shape[0],) + tuple(image_shape))
     warped = jax.vmap(lambda im, p: _warp_one(im, p, config))(images, params)
     warped = warped.reshape(x.shape)

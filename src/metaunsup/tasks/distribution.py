@@ -20,7 +20,8 @@ import numpy as np
 from metaunsup.errors import UserError
 from metaunsup.models import ACTIVATIONS, MLPSpec
 from metaunsup.tasks.augment import AugmentConfig
-from metaunsup.tasks.pool import DataPool, build_pool
+from metaunsup.tasks.archs import arch_spec
+from metaunsup.tasks.pool import DataPool, build_pool, load_split
 
 DEFAULT_HELD_OUT = ("mnist", "fashion_mnist", "movie_reviews", "text")
 
@@ -48,7 +49,7 @@ class TaskDistConfig:
       permute_inputs: apply a fixed random input permutation per task.
       max_per_class: examples kept per class in the device pool.
       architectures: if given, base networks are drawn uniformly from these
-        named fixed shapes (``tasks.suite.ARCH_GROUPS``: e.g. "paper", "deep",
+        named fixed shapes (``tasks.archs.ARCH_GROUPS``: e.g. "paper", "deep",
         "tanh") instead of from the depth and width ranges: a few shapes,
         hence a few compilations, covering the evaluation network.
     """
@@ -71,8 +72,6 @@ class TaskDistConfig:
     architectures: tuple[str, ...] = ()
 
     def __post_init__(self):
-        from metaunsup.tasks.suite import arch_spec
-
         object.__setattr__(self, "architectures", tuple(self.architectures))
         for name in self.architectures:
             arch_spec(name, 1)  # a one-line error for an unknown name
@@ -103,8 +102,6 @@ def sample_architecture(rng: np.random.Generator, config: TaskDistConfig, n_in: 
     """Draws a base network: depth, log-uniform hidden widths, fixed top width
     (or one of ``config.architectures``)."""
     if config.architectures:
-        from metaunsup.tasks.suite import arch_spec
-
         return arch_spec(config.architectures[int(rng.integers(len(config.architectures)))], n_in)
     depth = int(rng.integers(config.depth_range[0], config.depth_range[1] + 1))
     lo, hi = np.log(config.width_range[0]), np.log(config.width_range[1])
@@ -117,24 +114,14 @@ def sample_architecture(rng: np.random.Generator, config: TaskDistConfig, n_in: 
 def load_pools(config: TaskDistConfig, *, seed: int = 0) -> tuple[DataPool, DataPool]:
     """Loads the meta-training datasets: (train pool, validation pool).
 
-    The validation pool is built from each dataset's test split; recipes are
-    chosen on it, never on the held-out evaluation sets.
+    The validation pool is built from each dataset's test split (generated
+    sets: new classes from another seed); recipes are chosen on it, never on
+    the held-out evaluation sets.
     """
-    from metaunsup.data import load  # lazy: the data layer is heavier
-
-    from metaunsup.tasks.synthetic import SYNTHETIC, generate
-
-    train, valid = [], []
-    for name in config.datasets:
-        if name in SYNTHETIC:  # generated; the validation split from another seed
-            dim = config.resolution ** 2
-            train.append(generate(name, dim=dim, per_class=300, seed=seed))
-            valid.append(generate(name, dim=dim, per_class=60, seed=seed + 10_000))
-            continue
-        ds = load(name, resolution=config.resolution)
-        if ds.modality != "image":
-            raise UserError(f"meta-training dataset {name!r} is not an image set")
-        train.append((ds.x_train, ds.y_train))
-        valid.append((ds.x_test, ds.y_test))
-    return (build_pool(train, max_per_class=config.max_per_class, seed=seed),
-            build_pool(valid, max_per_class=config.max_per_class, seed=seed))
+    pools = []
+    for split in ("train", "test"):
+        arrays, image = load_split(config.datasets, resolution=config.resolution, split=split,
+                                   seed=seed)
+        pools.append(build_pool(arrays, max_per_class=config.max_per_class, seed=seed,
+                                image=image))
+    return pools[0], pools[1]

@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from metaunsup.data import dataset_info, load
 from metaunsup.errors import UserError
+from metaunsup.tasks.synthetic import SYNTHETIC, generate
 from metaunsup.types import Array, PRNGKey
 
 
@@ -27,6 +29,8 @@ class DataPool(NamedTuple):
       class_count: [C] int32 number of distinct examples of each class.
       class_dataset: [C] int32 dataset id of each class.
       dataset_num_classes: [K] int32 number of classes of each dataset.
+      dataset_image: [K] float32, 1 for image sets (shifts and rotations
+        apply), 0 for the others (only pixel noise applies).
     """
 
     x: Array
@@ -34,6 +38,7 @@ class DataPool(NamedTuple):
     class_count: Array
     class_dataset: Array
     dataset_num_classes: Array
+    dataset_image: Array
 
     @property
     def num_datasets(self) -> int:
@@ -45,11 +50,13 @@ class DataPool(NamedTuple):
 
 
 def build_pool(arrays: Sequence[tuple[np.ndarray, np.ndarray]], *,
-               max_per_class: int = 400, seed: int = 0) -> DataPool:
+               max_per_class: int = 400, seed: int = 0,
+               image: Sequence[bool] | None = None) -> DataPool:
     """Stacks ``[(x [n_k, D], y [n_k]), ...]`` into a :class:`DataPool`.
 
     At most ``max_per_class`` examples of each class are kept (a seeded subset),
     which bounds the index table. Class ids are made global across datasets.
+    ``image`` flags the image sets (default: all).
     """
     rng = np.random.default_rng(seed)
     dims = {x.shape[1] for x, _ in arrays}
@@ -82,7 +89,52 @@ def build_pool(arrays: Sequence[tuple[np.ndarray, np.ndarray]], *,
         class_count=jnp.asarray([len(r) for r in rows], jnp.int32),
         class_dataset=jnp.asarray(class_dataset, jnp.int32),
         dataset_num_classes=jnp.asarray(n_classes, jnp.int32),
+        dataset_image=jnp.asarray([True] * len(arrays) if image is None else list(image),
+                                  jnp.float32),
     )
+
+
+def load_split(names: Sequence[str], *, resolution: int, split: str, seed: int = 0,
+               per_class: int | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]],
+                                                     list[bool]]:
+    """The ``split`` ("train" or "test") of each named data set at ``resolution``.
+
+    Registry sets (``metaunsup.data``) give their own splits (glyphs are
+    rendered with 30 test examples per class, enough for disjoint support and
+    query sets); generated ones (``tasks.synthetic``) are drawn with ``seed``
+    for "train" and ``seed + 10_000`` for "test" (new classes: the validation
+    classes never appear in meta-training), ``per_class`` examples per class
+    (default 300 / 60). Non-image sets must have ``resolution ** 2`` inputs.
+
+    Returns:
+      ``([(x [n, D], y [n]), ...], [is_image, ...])``.
+    """
+    if split not in ("train", "test"):
+        raise UserError(f"split must be 'train' or 'test', got {split!r}")
+    dim = resolution ** 2
+    arrays, image = [], []
+    for name in names:
+        if name in SYNTHETIC:
+            n = per_class or (300 if split == "train" else 60)
+            arrays.append(generate(name, dim=dim, per_class=n,
+                                   seed=seed if split == "train" else seed + 10_000))
+            image.append(False)
+            continue
+        opts = {"test_per_class": 30} if name in ("glyphs", "alphabet") else {}
+        ds = load(name, resolution=resolution if _is_image(name) else None, **opts)
+        x = ds.x_train if split == "train" else ds.x_test
+        y = ds.y_train if split == "train" else ds.y_test
+        x = np.asarray(x, np.float32).reshape(len(y), -1)
+        if x.shape[1] != dim:
+            raise UserError(f"data set {name!r} has {x.shape[1]} inputs; tasks need "
+                            f"{dim} (resolution {resolution})")
+        arrays.append((x, np.asarray(y)))
+        image.append(ds.modality == "image")
+    return arrays, image
+
+
+def _is_image(name: str) -> bool:
+    return dataset_info(name).modality == "image"
 
 
 def sample_classes(key: PRNGKey, pool: DataPool, dataset_id: Array, n_way: int) -> Array:

@@ -82,11 +82,13 @@ class RuleTask:
         inner = init_inner_state(self.rule, meta_params, key=k_inner)
         return RuleTaskState(inner, dataset_id, perm, classes.astype(jnp.int32), length)
 
-    def _augment(self, key: PRNGKey, x: Array, perm: Array) -> tuple[Array, Array]:
-        x_aug, aug = augment(key, x, self.image_shape, self.dist.augment)
+    def _augment(self, key: PRNGKey, x: Array, perm: Array,
+                 dataset_id: Array) -> tuple[Array, Array]:
+        x_aug, aug = augment(key, x, self.image_shape, self.dist.augment,
+                             geometric=self.pool.dataset_image[dataset_id])
         return x_aug[:, perm], aug
 
-    def _score(self, params, x_bn: Array, classes: Array, perm: Array,
+    def _score(self, params, x_bn: Array, state: RuleTaskState,
                key: PRNGKey) -> tuple[Array, Array]:
         """Ridge meta-objective of a fresh augmented episode: (loss, accuracy).
 
@@ -94,8 +96,8 @@ class RuleTask:
         """
         k_ep, k_epa = jax.random.split(key)
         shots = self.dist.shots
-        ex, labels = sample_episode(k_ep, self.pool, classes, 2 * shots)
-        ex, aug = self._augment(k_epa, ex, perm)
+        ex, labels = sample_episode(k_ep, self.pool, state.classes, 2 * shots)
+        ex, aug = self._augment(k_epa, ex, state.perm, state.dataset_id)
         net = self.rule.net
         feats = features(params, ex, net, bn_stats(params, x_bn, net))
         targets = jnp.concatenate(
@@ -111,7 +113,7 @@ class RuleTask:
     def _batch(self, key: PRNGKey, state: RuleTaskState, size: int) -> Array:
         k_x, k_xa = jax.random.split(key)
         x = sample_unlabeled(k_x, self.pool, state.dataset_id, size)
-        return self._augment(k_xa, x, state.perm)[0]
+        return self._augment(k_xa, x, state.perm, state.dataset_id)[0]
 
     def step_loss(self, meta_params: MetaParams, state: RuleTaskState,
                   key: PRNGKey) -> tuple[RuleTaskState, Array, Array]:
@@ -120,7 +122,7 @@ class RuleTask:
         x = self._batch(k_x, state, self.dist.batch_size)
         inner, _ = inner_step(self.rule, meta_params, state.inner, x)
         state = state._replace(inner=inner)
-        loss, acc = self._score(inner.params, x, state.classes, state.perm, k_ep)
+        loss, acc = self._score(inner.params, x, state, k_ep)
         return state, loss, acc
 
     def episode_loss(self, meta_params: MetaParams, key: PRNGKey,
@@ -142,8 +144,7 @@ class RuleTask:
 
         inner = jax.lax.fori_loop(0, num_steps, body, state.inner)
         x_ref = self._batch(k_ref, state, 256)
-        losses, accs = jax.vmap(lambda k: self._score(inner.params, x_ref, state.classes,
-                                                      state.perm, k))(
+        losses, accs = jax.vmap(lambda k: self._score(inner.params, x_ref, state, k))(
             jax.random.split(k_ep, self.episodes_at_end))
         finite = tree_all_finite(inner.params)
         loss = jnp.where(finite, jnp.mean(losses), 2.0)  # cosine loss is at most 2

@@ -1,13 +1,19 @@
 """A fixed, seeded suite of validation tasks on which rules are compared *paired*.
 
-Every task is drawn from the validation split of the meta-training datasets
-(glyphs and digits test splits; never MNIST, Fashion-MNIST or the text set) and
-fixes everything that varies between tasks: the dataset, a random input
+Every task is drawn from the validation split of the meta-training data
+families (:data:`VALIDATION_DATASETS`: glyphs, digits, natural-image patches and
+four generated non-image families; never MNIST, Fashion-MNIST or the text set)
+and fixes everything that varies between tasks: the family, a random input
 permutation, the 10 classes of the few-shot episode, the initial network, the
 sequence of augmented unlabeled minibatches, and the augmented support/query
-episode. Tasks are spread over a few fixed architecture groups (the paper's
-4 x 128 + 32 network, a deeper and a wider one, and other activations) so that
-one compilation serves all tasks of a group (they are ``vmap``-ed).
+episode. Tasks are spread over fixed architecture groups (``tasks.archs``: the
+paper's 4 x 128 + 32 network, deeper and wider ones, and every activation of
+the nonlinearities study) so that one compilation serves all tasks of a group
+(they are ``vmap``-ed).
+
+The *transfer* suite (:data:`SUITES`) is built the same way from families that
+neither meta-training nor validation sees (textures, a generated family): the
+check that choosing by validation is not choosing for glyphs and digits.
 
 Two rules run on the same suite therefore see identical tasks, initial
 networks, minibatches and episodes, and their per-task scores can be compared
@@ -35,37 +41,23 @@ from metaunsup.inner.unroll import init_inner_state, inner_step
 from metaunsup.models import MLPSpec, bn_stats, features
 from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
 from metaunsup.tasks.augment import AugmentConfig, augment
-from metaunsup.tasks.pool import DataPool, build_pool, sample_classes, sample_episode, sample_unlabeled
-from metaunsup.types import Array, MetaParams, PRNGKey
+from metaunsup.tasks.archs import ALL_GROUPS, ARCH_GROUPS, arch_spec
+from metaunsup.tasks.pool import (DataPool, build_pool, load_split, sample_classes, sample_episode,
+                                  sample_unlabeled)
+from metaunsup.types import Array, MetaParams
 
-# (name, widths bottom to top, activation, share of the tasks). The paper's
-# evaluation network gets half of the tasks.
-ARCH_GROUPS: tuple[tuple[str, tuple[int, ...], str, int], ...] = (
-    ("paper", (128, 128, 128, 128, 32), "relu", 4),
-    ("deep", (128,) * 7 + (32,), "relu", 1),
-    ("wide", (512, 512, 32), "relu", 1),
-    ("tanh", (128, 128, 128, 128, 32), "tanh", 1),
-    ("swish", (128, 128, 128, 128, 32), "swish", 1),
-    ("sigmoid", (128, 128, 128, 128, 32), "sigmoid", 1),
-    ("leaky_relu", (128, 128, 128, 128, 32), "leaky_relu", 1),
-    ("deep_wide", (256,) * 5 + (32,), "relu", 1),
-    ("tiny", (32, 16), "relu", 1),  # for tests and smoke runs only
-)
-DEFAULT_GROUPS = ("paper", "deep", "wide", "tanh", "swish")
-
-SUITE_DATASETS = ("glyphs", "digits")
-
-
-def arch_spec(name: str, n_in: int) -> MLPSpec:
-    """The base network of architecture group ``name`` (see :data:`ARCH_GROUPS`)."""
-    for g in ARCH_GROUPS:
-        if g[0] == name:
-            return MLPSpec(n_in=n_in, widths=g[1], activation=g[2])
-    raise UserError(f"unknown architecture {name!r}; choose one of "
-                    f"{', '.join(g[0] for g in ARCH_GROUPS)}")
-# Glyphs are rendered; their validation split gets enough examples per class for
-# disjoint support and query sets (the default test split has only 10).
-_GLYPH_VALID_PER_CLASS = 30
+VALIDATION_DATASETS = ("glyphs", "digits", "natural", "synthetic_sparse", "synthetic_gmm",
+                       "synthetic_arcs", "synthetic_signals")
+"""Families of the validation suite: the validation split of every meta-training family."""
+VALIDATION_WEIGHTS = (1.0, 1.0, 2.0, 0.5, 0.5, 0.5, 0.5)
+"""Their shares of the tasks: images 2/3 (natural patches as much as glyphs and
+digits together), the four non-image families 1/3."""
+TRANSFER_DATASETS = ("textures", "synthetic_prototypes")
+"""The transfer check: families kept out of meta-training and validation alike."""
+DEFAULT_GROUPS = ALL_GROUPS
+SUITES = {"validation": (VALIDATION_DATASETS, VALIDATION_WEIGHTS, 0),
+          "transfer": (TRANSFER_DATASETS, (1.0, 1.0), 1)}
+"""Named suites: (datasets, weights, seed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,9 +75,19 @@ class SuiteConfig:
       shots: labelled support examples per class.
       query: query examples per class.
       groups: names of the architecture groups used (subset of ``ARCH_GROUPS``).
+      datasets: the data families (registry or ``tasks.synthetic`` names), each
+        task drawing one with probability proportional to ``weights``.
+      weights: the families' shares (default: equal).
       augment: per-example augmentation of unlabeled batches and episodes.
       permute_inputs: a fixed random input permutation per task.
       ref_size: unlabeled examples whose batch statistics normalise the features.
+      bank_size: each task augments this many unlabeled examples once, before
+        training, and every inner step draws its minibatch from them (with
+        replacement): at 1000 steps of 64 every example is seen about 16 times,
+        as in epochs over an augmented data set. Augmenting every minibatch
+        afresh spent most of an inner step in random-number generation and
+        interpolation (measured: 2.3 of 4.2 ms per task-step with Oja's rule)
+        and made the program 2 MB of HLO (50 s to compile per group).
     """
 
     tasks: int = 64
@@ -98,13 +100,27 @@ class SuiteConfig:
     shots: int = 10
     query: int = 20
     groups: tuple[str, ...] = DEFAULT_GROUPS
+    datasets: tuple[str, ...] = VALIDATION_DATASETS
+    weights: tuple[float, ...] = VALIDATION_WEIGHTS
     augment: AugmentConfig = AugmentConfig()
     permute_inputs: bool = True
     ref_size: int = 256
+    bank_size: int = 4096
 
     def __post_init__(self):
         object.__setattr__(self, "groups", tuple(self.groups))
-        for f in ("tasks", "steps", "batch_size", "n_way", "shots", "query", "ref_size"):
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+        weights = tuple(float(w) for w in self.weights)
+        if self.datasets != VALIDATION_DATASETS and self.weights == VALIDATION_WEIGHTS:
+            weights = (1.0,) * len(self.datasets)  # other families: equal shares by default
+        object.__setattr__(self, "weights", weights)
+        if not self.datasets or len(set(self.datasets)) != len(self.datasets):
+            raise UserError(f"suite datasets must be distinct names, got {list(self.datasets)}")
+        if len(weights) != len(self.datasets) or not all(w > 0 for w in weights):
+            raise UserError(f"suite weights must be {len(self.datasets)} positive numbers, "
+                            f"got {list(self.weights)}")
+        for f in ("tasks", "steps", "batch_size", "n_way", "shots", "query", "ref_size",
+                  "bank_size"):
             v = getattr(self, f)
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
                 raise UserError(f"suite {f} must be a positive integer, got {v!r}")
@@ -146,21 +162,25 @@ class SuiteGroup(NamedTuple):
 
 
 def load_suite_pool(config: SuiteConfig) -> DataPool:
-    """The validation pool: glyphs and digits held-out splits at ``config.resolution``."""
-    from metaunsup.data import load
-
-    arrays = []
-    for name in SUITE_DATASETS:
-        opts = {"test_per_class": _GLYPH_VALID_PER_CLASS} if name == "glyphs" else {}
-        ds = load(name, resolution=config.resolution, **opts)
-        arrays.append((np.asarray(ds.x_test, np.float32).reshape(len(ds.y_test), -1),
-                       np.asarray(ds.y_test)))
-    pool = build_pool(arrays, max_per_class=400, seed=config.seed)
+    """The suite's pool: the test (validation) split of ``config.datasets``."""
+    arrays, image = load_split(config.datasets, resolution=config.resolution, split="test")
+    pool = build_pool(arrays, max_per_class=400, seed=config.seed, image=image)
     need = config.shots + config.query
     if int(jnp.min(pool.class_count)) < need:
         raise UserError(f"suite needs {need} examples per class (shots + query); the "
                         f"validation pool has only {int(jnp.min(pool.class_count))}")
+    small = [n for n, (_, y) in zip(config.datasets, arrays) if len(np.unique(y)) < config.n_way]
+    if small:
+        raise UserError(f"suite needs {config.n_way} classes per data set; {small[0]} has fewer")
     return pool
+
+
+def suite_config(name: str, **fields) -> SuiteConfig:
+    """The named suite (:data:`SUITES`: "validation" or "transfer") with fields overridden."""
+    if name not in SUITES:
+        raise UserError(f"unknown suite {name!r}; choose one of {', '.join(SUITES)}")
+    datasets, weights, seed = SUITES[name]
+    return SuiteConfig(**{"datasets": datasets, "weights": weights, "seed": seed, **fields})
 
 
 def group_sizes(config: SuiteConfig) -> dict[str, int]:
@@ -185,8 +205,9 @@ def build_suite(config: SuiteConfig, pool: DataPool) -> list[SuiteGroup]:
         _, widths, activation, _ = arch[name]
         keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(start, start + n))
         ks = jax.vmap(lambda k: jax.random.split(k, 6))(keys)  # [n, 6, 2]
+        p = jnp.asarray(config.weights, jnp.float32)
         dataset_id = jax.vmap(
-            lambda k: jax.random.randint(k, (), 0, pool.num_datasets))(ks[:, 0])
+            lambda k: jax.random.choice(k, pool.num_datasets, p=p / p.sum()))(ks[:, 0])
         perm = jax.vmap(lambda k: jax.random.permutation(k, pool.dim) if config.permute_inputs
                         else jnp.arange(pool.dim))(ks[:, 1]).astype(jnp.int32)
         classes = jax.vmap(lambda k, d: sample_classes(k, pool, d, config.n_way))(
@@ -216,12 +237,12 @@ class TaskScores(NamedTuple):
     finite: Array
 
 
-def _episode(config: SuiteConfig, pool, classes, perm, key):
+def _episode(config: SuiteConfig, pool, classes, perm, key, geometric):
     k_ep, k_aug = jax.random.split(key)
     per = config.shots + config.query
     x, labels = sample_episode(k_ep, pool, classes, per)
     image = (config.resolution, config.resolution)
-    x, _ = augment(k_aug, x, image, config.augment)
+    x, _ = augment(k_aug, x, image, config.augment, geometric=geometric)
     x = x[:, perm]
     is_support = (jnp.arange(labels.shape[0]) % per) < config.shots
     order = jnp.argsort(~is_support, stable=True)  # support first, grouped by class
@@ -229,15 +250,21 @@ def _episode(config: SuiteConfig, pool, classes, perm, key):
 
 
 def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
-             dataset_id, perm, classes, key_init, key_data, key_episode) -> TaskScores:
-    """Trains the task's network with ``rule`` and scores it at every horizon."""
+             dataset_id, perm, classes, key_init, key_data, key_episode, *,
+             horizons: Array | None = None) -> TaskScores:
+    """Trains the task's network with ``rule`` and scores it at every horizon.
+
+    ``horizons`` (an increasing int32 array, may be traced) replaces
+    ``config.horizons``, so that one compiled program serves any horizon.
+    """
     image = (config.resolution, config.resolution)
     net = rule.net
     ridge = RidgeConfig()
-    ex, labels = _episode(config, pool, classes, perm, key_episode)
+    geometric = pool.dataset_image[dataset_id]
+    ex, labels = _episode(config, pool, classes, perm, key_episode, geometric)
     k_ref, k_ref_aug = jax.random.split(jax.random.fold_in(key_episode, 1))
     ref, _ = augment(k_ref_aug, sample_unlabeled(k_ref, pool, dataset_id, config.ref_size),
-                     image, config.augment)
+                     image, config.augment, geometric=geometric)
     ref = ref[:, perm]
     n_s = config.n_way * config.shots
     targets = centred_one_hot(labels, config.n_way)
@@ -249,12 +276,15 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
         finite = tree_all_finite(params)
         return f[:n_s], f[n_s:], loss, acc, finite
 
+    k_bank, k_bank_aug, k_steps = jax.random.split(key_data, 3)
+    bank, _ = augment(k_bank_aug, sample_unlabeled(k_bank, pool, dataset_id, config.bank_size),
+                      image, config.augment, geometric=geometric)
+    bank = bank[:, perm]
+
     def body(inner, t):
-        k = jax.random.fold_in(key_data, t)
-        k_x, k_aug = jax.random.split(k)
-        x = sample_unlabeled(k_x, pool, dataset_id, config.batch_size)
-        x, _ = augment(k_aug, x, image, config.augment)
-        inner, _ = inner_step(rule, meta_params, inner, x[:, perm])
+        idx = jax.random.randint(jax.random.fold_in(k_steps, t), (config.batch_size,), 0,
+                                 config.bank_size)
+        inner, _ = inner_step(rule, meta_params, inner, bank[idx])
         return inner, None
 
     def segment(inner, bounds):
@@ -264,7 +294,7 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
         return inner, score(inner.params)
 
     inner = init_inner_state(rule, meta_params, key=key_init)
-    ends = jnp.asarray(config.horizons, jnp.int32)
+    ends = jnp.asarray(config.horizons if horizons is None else horizons, jnp.int32)
     bounds = jnp.stack([jnp.concatenate([jnp.zeros((1,), jnp.int32), ends[:-1]]), ends], axis=1)
     _, outs = jax.lax.scan(segment, inner, bounds)
     return TaskScores(*outs)
@@ -292,5 +322,6 @@ def episode_labels(config: SuiteConfig) -> tuple[np.ndarray, np.ndarray]:
     return np.repeat(classes, config.shots), np.repeat(classes, config.query)
 
 
-__all__ = ["ARCH_GROUPS", "DEFAULT_GROUPS", "SuiteConfig", "SuiteGroup", "TaskScores", "build_suite",
-           "episode_labels", "group_sizes", "load_suite_pool", "run_group", "run_task"]
+__all__ = ["ARCH_GROUPS", "DEFAULT_GROUPS", "SUITES", "SuiteConfig", "SuiteGroup", "TRANSFER_DATASETS",
+           "TaskScores", "VALIDATION_DATASETS", "arch_spec", "build_suite", "episode_labels",
+           "group_sizes", "load_suite_pool", "run_group", "run_task", "suite_config"]
