@@ -20,10 +20,15 @@ from metaunsup.types import MetaParams
 
 @functools.lru_cache(maxsize=4)
 def _suite(config: MetaTrainConfig):
-    """The fixed validation tasks of a recipe: (suite config, pool, groups)."""
+    """The fixed validation tasks of a recipe: (suite config, pool, groups).
+
+    The validation split of the recipe's own families (``tasks.datasets``), with
+    the suite's shares when they are the suite's families.
+    """
     suite = SuiteConfig(tasks=config.eval_tasks, steps=config.eval_steps,
                         short_steps=min(20, config.eval_steps), groups=config.eval_groups,
-                        resolution=config.tasks.resolution, seed=0)
+                        resolution=config.tasks.resolution, seed=0,
+                        datasets=config.tasks.datasets)
     pool = load_suite_pool(suite)
     return suite, pool, build_suite(suite, pool)
 
