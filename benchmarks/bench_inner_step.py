@@ -53,6 +53,7 @@ CONFIGS = {
     "learned-paper": ("learned", {"config": "paper"}),
     "learned-small": ("learned", {"config": "small"}),
     "learned-compact": ("learned", {"config": "compact"}),
+    "learned-pool": ("learned", {"config": "pool"}),
     "sanger": ("sanger", {}),
     "oja": ("oja", {}),
     "ae_adam": ("ae_sgd", {"optimizer": "adam", "lr": 1e-3}),

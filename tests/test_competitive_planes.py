@@ -238,7 +238,9 @@ def test_meta_gradient_through_the_temperature_is_finite_and_correct():
 
 
 @pytest.mark.parametrize("rank,planes", [(1, PLANES), (3, PLANES), (1, ("hebb", "oja_subspace")),
-                                         (2, ("outer_w", "oja", "rank_decay", "decay"))])
+                                         (2, ("outer_w", "oja", "rank_decay", "decay")),
+                                         (0, PLANES), (0, ("decorr", "soft_count")),
+                                         (0, ("gram_post", "hebb", "rank_hebb"))])
 def test_mixed_update_equals_mix_of_stacked_planes(rank, planes):
     """The fused mixed_update (column-scaling planes folded into one vector, no stack)
     gives mix_planes(weight_planes(...)) to float64 rounding, for any mixing weights."""
@@ -248,11 +250,16 @@ def test_mixed_update_equals_mix_of_stacked_planes(rank, planes):
     b, n_in, n_out = 11, 7, 6
     w = rng.normal(size=(n_in, n_out)) / math.sqrt(n_in)
     a_in = rng.uniform(size=(b, n_in))
-    c, e = rng.normal(size=(rank, b, n_in)), rng.normal(size=(rank, b, n_out))
-    mix = rng.normal(size=(len(plane_labels(planes, rank)),))
+    a_out = np.maximum(a_in @ w, 0.0)
+    # rank 0: the read-outs are the activations (c = e = None, the shared-product path)
+    c, e = ((a_in[None], a_out[None]) if rank == 0 else
+            (rng.normal(size=(rank, b, n_in)), rng.normal(size=(rank, b, n_out))))
+    mix = rng.normal(size=(len(plane_labels(planes, max(rank, 1))),))
     kw = dict(planes=planes, eps=1e-12, var_eps=1e-5, tau=TAU, comp_k=K, comp_delta=DELTA)
     with jax.enable_x64(True):
-        args = [jnp.asarray(v) for v in (w, c, e, a_in, a_in @ w)]
+        args = [jnp.asarray(v) for v in (w, c, e, a_in, a_out)]
         stacked = mix_planes(weight_planes(*args, **kw), jnp.asarray(mix), 1e-12)
+        if rank == 0:
+            args[1] = args[2] = None
         fused = mixed_update(*args, jnp.asarray(mix), **kw)
         np.testing.assert_allclose(np.asarray(fused), np.asarray(stacked), rtol=1e-10, atol=1e-12)

@@ -85,6 +85,9 @@ class MetaTrainConfig:
       curriculum: generations over which a strategy's horizon grows
         geometrically from ``es_horizons[0]`` to ``es_horizons[1]`` (0: always
         the upper end).
+      time_budget_s: an evolution strategy stops once its run (all sessions
+        together, ``wall_s`` in ``metrics.jsonl``) has used this much wall time;
+        0: no limit. The run stays resumable (raise the budget and rerun).
       init_key: the key ``init_meta_params`` draws from: -1 derives it from
         ``seed`` (the default), K >= 0 uses ``PRNGKey(K)`` (to start from a
         chosen draw of a configuration, e.g. the one a ``validate`` run
@@ -120,6 +123,7 @@ class MetaTrainConfig:
     directions: tuple[str, ...] = ()
     fitness: str = "ridge_loss"
     curriculum: int = 0
+    time_budget_s: float = 0.0
     init_key: int = -1
 
     def __post_init__(self):
@@ -140,6 +144,8 @@ class MetaTrainConfig:
         if self.estimator == "open_es" and self.population % 2:
             raise UserError(f"open_es samples antithetic pairs: population must be even, got "
                             f"{self.population}")
+        if not isinstance(self.time_budget_s, (int, float)) or self.time_budget_s < 0:
+            raise UserError(f"time_budget_s must be a number >= 0, got {self.time_budget_s!r}")
         if not isinstance(self.curriculum, int) or self.curriculum < 0:
             raise UserError(f"curriculum must be an integer >= 0, got {self.curriculum!r}")
         for f in ("truncation", "meta_batch", "outer_steps", "arch_every", "checkpoint_every",

@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from metaunsup.errors import UserError
 from metaunsup.inner.task import TruncatedTask
@@ -47,11 +48,8 @@ def _check_sigma(sigma: float) -> None:
 
 def gaussian_like(key: PRNGKey, tree: PyTree, sigma: float) -> PyTree:
     """``sigma * N(0, I)`` noise with the structure, shapes and dtypes of ``tree``."""
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    keys = jax.random.split(key, max(len(leaves), 1))
-    noise = [sigma * jax.random.normal(k, jnp.shape(x), jnp.result_type(x))
-             for k, x in zip(keys, leaves)]
-    return jax.tree_util.tree_unflatten(treedef, noise)
+    noise = optax.tree_utils.tree_random_like(key, tree, jax.random.normal)
+    return _tmap(lambda n: (sigma * n).astype(n.dtype), noise)
 
 
 def _scale(tree: PyTree, c: Array) -> PyTree:

@@ -210,6 +210,12 @@ def evolve(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
         for g in range(start, config.outer_steps):
             if stop_after is not None and g - start >= stop_after:
                 break
+            spent = wall0 + time.perf_counter() - t_run
+            if config.time_budget_s and spent >= config.time_budget_s:
+                print(f"{workdir}: time budget of {config.time_budget_s:.0f} s used "
+                      f"({spent:.0f} s) after {g} generations; raise time_budget_s and rerun "
+                      "to continue", file=sys.stderr)
+                break
             t0 = time.perf_counter()
             state, record = generation_step(config, space, strategy, params, state, pool, g)
             dt = time.perf_counter() - t0

@@ -141,10 +141,6 @@ def apply_warm_start(config: MetaTrainConfig, rule: UpdateRule, state: TrainerSt
     return state._replace(meta_params=meta, opt_state=make_optimizer(config).init(meta))
 
 
-def _global_norm(tree: PyTree) -> Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree_util.tree_leaves(tree)))
-
-
 def outer_step(task, estimator: est.Estimator, optimizer: optax.GradientTransformation,
                state: TrainerState) -> tuple[TrainerState, dict]:
     """One outer step on any task (pure; jit with ``task``, ``estimator``, ``optimizer`` static).
@@ -178,7 +174,7 @@ def outer_step(task, estimator: est.Estimator, optimizer: optax.GradientTransfor
                              state.skipped + (~ok).astype(jnp.int32), state.resets + n_bad)
     metrics = {
         "meta_loss": jnp.mean(losses),
-        "grad_norm": _global_norm(grad),
+        "grad_norm": optax.tree.norm(grad),
         "episode_accuracy": jnp.mean(tm.get("accuracy", jnp.full((), jnp.nan))),
         "inner_steps": jnp.sum(tm["inner_steps"]),
         "skipped": new_state.skipped,

@@ -284,7 +284,7 @@ class LearnedRule:
             if cfg.learned_readouts:
                 c, e = outs[k - 1]["pre"], outs[k]["post"]  # [R, B, n_{k-1}], [R, B, n_k]
             else:
-                c, e = as_[k - 1][None], as_[k][None]
+                c = e = None  # the activations: mixed_update shares their products
             m = mix["w"] + (mix["kind"][_weight_kind(k, depth)] if cfg.per_kind_mix else 0.0)
             dw = mixed_update(w, c, e, as_[k - 1], as_[k], m, planes=cfg.planes,
                               eps=cfg.eps, var_eps=cfg.var_eps, tau=tau,

@@ -21,10 +21,11 @@ ARCH_GROUPS: tuple[tuple[str, tuple[int, ...], str, int], ...] = (
     ("leaky_relu", (128, 128, 128, 128, 32), "leaky_relu", 1),
     ("deep_wide", (256,) * 5 + (32,), "relu", 1),
     ("tiny", (32, 16), "relu", 1),  # for tests and smoke runs only
+    ("narrow", (64, 64, 64, 64, 32), "relu", 1),  # cheap proxies (experiments/proxy_fidelity)
 )
-ALL_GROUPS = tuple(g[0] for g in ARCH_GROUPS if g[0] != "tiny")
-"""Every group but the test-only ``tiny``: each activation of the nonlinearities
-study, deeper and wider nets."""
+ALL_GROUPS = tuple(g[0] for g in ARCH_GROUPS if g[0] not in ("tiny", "narrow"))
+"""Every group but the test-only ``tiny`` and the proxy-only ``narrow``: each
+activation of the nonlinearities study, deeper and wider nets."""
 
 
 def arch_spec(name: str, n_in: int) -> MLPSpec:
