@@ -315,13 +315,13 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
 
     from tqdm.auto import tqdm
 
-    from metaunsup.run.checkpoint import check_writable
     from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
+    from metaunsup.run.workdir import check_workdir as check_run_folder
 
     # Whatever the user's input can make fail, fails before the first write. Only
     # process 0 touches the workdir (outer.distributed); the others get wd = None.
     def check_workdir():
-        check_writable(workdir, directory=True)
+        check_run_folder(workdir)  # writable; empty or a workdir; metrics.jsonl intact
         if os.path.isdir(workdir):
             Workdir(workdir, create=False).check_config(config_to_dict(config),
                                                         allow_change=allow_config_change)
@@ -500,6 +500,9 @@ def checkpoint_rule(workdir: str, *, step: int | None = None):
         raise UserError(f"{workdir}: not a meta-training workdir (no config.json)")
     config = config_from_dict(data)
     kept = set(wd.checkpoints.all_steps())
+    if not kept:
+        raise UserError(f"{workdir}: holds no checkpoint ({wd.checkpoint_dir} is empty); "
+                        "a run saves one every checkpoint_every outer steps")
     vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
     if step is None:
         candidates = [s for s in vals if s in kept]

@@ -20,7 +20,7 @@ import numpy as np
 from metaunsup.errors import UserError
 from metaunsup.models import ACTIVATIONS, MLPSpec
 from metaunsup.tasks.augment import AugmentConfig
-from metaunsup.tasks.pool import DataPool, build_pool
+from metaunsup.tasks.pool import DataPool, build_pool, check_episodes
 
 DEFAULT_HELD_OUT = ("mnist", "fashion_mnist", "movie_reviews", "text")
 
@@ -136,5 +136,7 @@ def load_pools(config: TaskDistConfig, *, seed: int = 0) -> tuple[DataPool, Data
             raise UserError(f"meta-training dataset {name!r} is not an image set")
         train.append((ds.x_train, ds.y_train))
         valid.append((ds.x_test, ds.y_test))
-    return (build_pool(train, max_per_class=config.max_per_class, seed=seed),
-            build_pool(valid, max_per_class=config.max_per_class, seed=seed))
+    pools = (build_pool(train, max_per_class=config.max_per_class, seed=seed),
+             build_pool(valid, max_per_class=config.max_per_class, seed=seed))
+    check_episodes(pools[0], n_way=config.n_way, shots=config.shots, names=config.datasets)
+    return pools
