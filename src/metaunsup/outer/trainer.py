@@ -501,7 +501,7 @@ def checkpoint_rule(workdir: str, *, step: int | None = None):
     config = config_from_dict(data)
     kept = set(wd.checkpoints.all_steps())
     if not kept:
-        raise UserError(f"{workdir}: holds no checkpoint ({wd.checkpoint_dir} is empty); "
+        raise UserError(f"{workdir}: holds no checkpoint (none in {wd.checkpoint_dir}); "
                         "a run saves one every checkpoint_every outer steps")
     vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
     if step is None:

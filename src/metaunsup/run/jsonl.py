@@ -66,6 +66,7 @@ class JsonlStore:
           UserError: a finished line is not a JSON object, or repeats an identity.
         """
         if not self.path.exists():
+            self._seen, self._count = {}, 0
             return []
         try:
             text = self.path.read_bytes().decode("utf-8", errors="replace")
@@ -117,8 +118,8 @@ class JsonlStore:
         if self._seen is None:
             self.drop_unfinished()
             self.read_lines()
-        key = self.identity(dict(record)) if self.identity else None
         assert self._seen is not None
+        key = self.identity(dict(record)) if self.identity else None
         if key is not None and key in self._seen:
             raise UserError(f"{self.path}: already holds {self.unit} {_show(key)} (line "
                             f"{self._seen[key]}); is another process writing here?")

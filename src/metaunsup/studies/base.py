@@ -301,6 +301,9 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
         _write_json(path / STUDY_FILE, info)
 
     if compute:
+        if progress:  # after every check: an error stays the only line
+            print(f"study {name}: {study.title}. Full run: {study.full_time}.",
+                  file=sys.stderr, flush=True)
         _run_jobs(path, jobs, name, progress, done=done, begin=begin)
     rows = read_rows(path)
     info["figures"] = study.figures(rows, ctx)

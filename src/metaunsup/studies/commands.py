@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 from metaunsup.errors import UserError
 
@@ -76,9 +75,8 @@ def add_parsers(sub) -> None:
 
 
 def cmd_study(args) -> int:
-    from metaunsup.studies import get_study, run_study
+    from metaunsup.studies import run_study
 
-    study = get_study(args.name)
     overrides = dict(args.settings)
     words = ["metaunsup", "study", args.name, "--workdir", args.workdir]
     if args.rule:
@@ -87,9 +85,6 @@ def cmd_study(args) -> int:
         words.append("--quick")
     for k, v in args.settings:
         words += ["--set", f"{k}={v}"]
-    if args.progress and not args.figures_only:
-        print(f"study {args.name}: {study.title}. Full run: {study.full_time}.",
-              file=sys.stderr, flush=True)
     rows = run_study(args.name, args.workdir, rule=args.rule, quick=args.quick,
                      overrides=overrides, progress=args.progress, command=words,
                      compute=not args.figures_only)
