@@ -117,6 +117,6 @@ def test_train_takes_any_rule_name_and_reports_a_probe_curve(x):
     assert info.curve_steps == [0, 2, 4] and len(info.curve) == 3
     assert all(n.bn is not None for n in seen)
     with pytest.raises(UserError, match="go together"):
-        metaunsup.train("oja", x, curve_every=2, progress=False)
+        metaunsup.train("oja", x, curve_every=2, batch_size=B, progress=False)
     with pytest.raises(UserError, match="'learned' needs meta-parameters"):
         metaunsup.train("learned", x, progress=False)

@@ -345,16 +345,17 @@ def open_output_dir(path: str | os.PathLike, *, force: bool = False,
     return OutputDir(path, record, foreign)
 
 
-def check_run_dir(path: str | os.PathLike, *, marker: str, what: str,
+def check_run_dir(path: str | os.PathLike, *, markers: tuple[str, ...], what: str,
                   option: str = "--workdir") -> Path:
-    """Checks a run folder (module doc): missing, empty, or holding ``marker``."""
+    """Checks a run folder (module doc): missing, empty, or holding one of ``markers``
+    (the names of that kind of run's own files, e.g. ``config.json``)."""
     path = Path(path)
     check_writable(path, directory=True)
-    if path.is_dir() and not (path / marker).exists():
+    if path.is_dir() and not any((path / m).exists() for m in markers):
         others = [n for n in _files(path) if not _is_tmp(Path(n).name)]
         if others:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
-            raise UserError(f"{path}: is not empty and not a {what} (no {marker}; holds "
+            raise UserError(f"{path}: is not empty and not a {what} (no {markers[0]}; holds "
                             f"{shown}); metaunsup does not write into a folder holding other "
                             f"files: choose a new or empty {option}")
     return path

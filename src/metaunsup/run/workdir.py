@@ -19,8 +19,9 @@ written by a crash is dropped. ``metrics.jsonl`` checks itself
 (:mod:`metaunsup.run.jsonl`): a corrupt line before the last one, or a step recorded
 twice, is a one-line error naming the line and its repair.
 
-A new workdir must be a missing or empty folder: one that holds other files but no
-``config.json`` is refused (:func:`metaunsup.run.outputs.check_run_dir`).
+A new workdir must be a missing or empty folder: one that holds other files but none of
+``config.json``, ``metrics.jsonl``, ``checkpoints/`` is refused
+(:func:`metaunsup.run.outputs.check_run_dir`).
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ from metaunsup.run.checkpoint import CheckpointManager, Restored, dumps_json
 from metaunsup.run.jsonl import JsonlStore
 from metaunsup.run.outputs import atomic_write_bytes, check_run_dir, make_dirs
 from metaunsup.types import PyTree
+
+
+# A folder holding one of these is a workdir (resumed); other non-empty folders are refused.
+MARKERS = ("config.json", "metrics.jsonl", "checkpoints")
 
 
 def _step(record: dict) -> int | None:
@@ -79,7 +84,7 @@ class Workdir:
             if not create:
                 raise UserError(f"{self.path}: no such run directory")
         if create:  # a folder holding other files is refused (run.outputs)
-            check_run_dir(self.path, marker="config.json", what="meta-training workdir")
+            check_run_dir(self.path, markers=MARKERS, what="meta-training workdir")
             for d in (self.path, self.checkpoint_dir, self.eval_dir, self.report_dir):
                 make_dirs(d)
         self.checkpoints = CheckpointManager(self.checkpoint_dir, keep=keep)
@@ -221,7 +226,7 @@ def check_workdir(path: str | os.PathLike) -> Path:
     Raises:
       UserError: one line naming the path (or the metrics line) and the problem.
     """
-    path = check_run_dir(path, marker="config.json", what="meta-training workdir")
+    path = check_run_dir(path, markers=MARKERS, what="meta-training workdir")
     if (path / "config.json").is_file():
         Workdir(path, create=False).read_metrics()
     return path

@@ -271,7 +271,7 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
     study = get_study(name)
     settings = resolve_settings(study, quick=quick, overrides=overrides)
     # A folder holding other files, a file, an unwritable path: refused before any write.
-    path = check_run_dir(workdir, marker=STUDY_FILE, what="study workdir")
+    path = check_run_dir(workdir, markers=(STUDY_FILE, ROWS_FILE), what="study workdir")
     provenance = rule_provenance(rule)  # a bad rule fails here, before any write
     old = read_study(path)
     # A redraw keeps the recorded initialisation spec even if the loader now knows another.
