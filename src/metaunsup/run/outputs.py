@@ -306,6 +306,8 @@ class OutputDir:
                 while parent != self.path and not any(parent.iterdir()):
                     parent.rmdir()
                     parent = parent.parent
+        for name in self._record:  # a kill mid-write of an earlier run left these
+            remove_stale_tmp(self.path / name)
         self._record = {name: [digest] for name, digest in self._written.items()}
         self._save_record(self._record)
         return self.path
