@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -416,29 +415,31 @@ def test_report_killed_at_any_moment_is_rerun_without_force(fx, tmp_path, delay)
 
 
 @pytest.mark.slow
-def test_study_interrupted_then_resumed_keeps_its_rows(tmp_path):
-    """SIGINT (exit 130) then kill -9 of a study; each rerun resumes from rows.jsonl."""
+def test_study_interrupted_then_killed_then_resumed_keeps_each_row_once(tmp_path):
+    """SIGINT (exit 130) after the first row, then kill -9 mid-run; the rerun completes the
+    study from rows.jsonl with every job's row exactly once."""
+    from metaunsup.studies import read_rows, read_study
+
     wd = tmp_path / "w"
-    argv = ["study", "text", "--quick", "--no-progress", "--set", "methods=random,raw",
-            "--workdir", str(wd)]
-    for sig, code in ((signal.SIGINT, 130), (signal.SIGKILL, -signal.SIGKILL)):
-        proc = _cli(*argv)
-        deadline = time.time() + 120
-        rows = wd / "rows.jsonl"
-        while time.time() < deadline and proc.poll() is None:
-            if rows.is_file() and rows.read_text().count("\n") >= 1:
-                break
-            time.sleep(0.05)
-        if proc.poll() is None:
-            os.kill(proc.pid, sig)
-            proc.communicate()
-            assert proc.returncode == code
-        else:
-            proc.communicate()
+    rows = wd / "rows.jsonl"
+    argv = ["study", "text", "--quick", "--no-progress", "--set", "methods=raw,autoencoder",
+            "--set", "steps=300", "--workdir", str(wd)]
+    proc = _cli(*argv)  # the raw rows come first; the autoencoder trains afterwards
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not (
+            rows.is_file() and rows.read_text().count("\n") >= 1):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the study ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130 and "interrupted" in err
+    proc = _cli(*argv)
+    time.sleep(6)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate()
     done = subprocess.run([sys.executable, "-m", "metaunsup", *argv], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
-    from metaunsup.studies import read_rows, read_study
-
-    rows = read_rows(wd)
-    assert len(rows) == read_study(wd)["jobs"] == 4  # 2 methods x 2 shots, each once
+    keys = [json.dumps(r["key"], sort_keys=True) for r in read_rows(wd)]
+    assert len(keys) == len(set(keys)) == read_study(wd)["jobs"] == 4  # 2 methods x 2 shots

@@ -35,7 +35,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import jax
 import numpy as np

@@ -39,8 +39,8 @@ import numpy as np
 import safetensors.numpy
 
 from metaunsup.errors import UserError
-from metaunsup.run.outputs import (FileKind, atomic_write_bytes, check_writable,  # noqa: F401
-                                   make_dirs)
+from metaunsup.run.outputs import FileKind, atomic_write_bytes
+from metaunsup.run.outputs import check_writable, make_dirs  # noqa: F401 (their old home)
 from metaunsup.types import PyTree
 
 HEADER_KEY = "metaunsup"
