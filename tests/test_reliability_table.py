@@ -300,6 +300,11 @@ CASES = [
       "tasks.shots=100 needs 200 examples of each class", absent=["{d}/w"]),
     C("meta-train-n-way-above-classes", SMOKE + " --workdir {d}/w --set tasks.n_way=50", 2,
       "tasks.n_way=50 but dataset 'digits' has only 10 classes", absent=["{d}/w"]),
+    C("evaluate-curve-beyond-steps", "evaluate --method oja --data {fx}/data.npz --steps 10 "
+      "--curve-every 50", 2, "--curve-every 50 is larger than --steps 10"),
+    C("demo-curve-beyond-steps", "demo --datasets digits --methods raw --steps 10 "
+      "--curve-every 50 --report {d}/rep", 2, "--curve-every 50 is larger than --steps 10",
+      absent=["{d}/rep"]),
     # 5. data that cannot be learned from
     C("train-one-example", TRAIN + " --data {fx}/x1.npy --out {d}/n", 2,
       "x has 1 example(s); training needs batches of at least 2", absent=["{d}/n"]),

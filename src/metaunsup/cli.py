@@ -258,6 +258,10 @@ def cmd_evaluate(args) -> int:
         if flat:
             raise UserError(f"--curve-every applies to methods that train; {', '.join(flat)} "
                             "do not")
+        if "steps" in options and args.curve > options["steps"]:
+            raise UserError(f"--curve-every {args.curve} is larger than --steps "
+                            f"{options['steps']}: the curve would have no point between the "
+                            "first and the last step")
     if args.data is not None:
         from metaunsup.eval.userdata import load_npz
 
@@ -390,6 +394,9 @@ def cmd_demo(args) -> int:
     shots = check_positive_int(args.shots, name="--shots")
     resolution = check_positive_int(args.resolution, name="--resolution")
     every = check_positive_int(args.curve_every or max(1, steps // 5), name="--curve-every")
+    if every > steps:
+        raise UserError(f"--curve-every {every} is larger than --steps {steps}: the curves "
+                        "would have no point between the first and the last step")
     widths = parse_widths(args.widths)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
