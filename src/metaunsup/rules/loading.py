@@ -29,8 +29,9 @@ import numpy as np
 
 from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec
-from metaunsup.rules.base import UpdateRule, make_rule
+from metaunsup.rules.base import UpdateRule, make_rule, rule_names
 from metaunsup.types import MetaParams
+from metaunsup.values import parse_pairs
 
 SHIPPED_RULE = "rule_small.safetensors"
 RANDOM_INIT = "random-init"
@@ -166,9 +167,6 @@ def hand_rule(spec: str) -> LoadedRule | None:
     values are typed by the fields of the rule's config dataclass (``oja:lr=0.01``;
     ``oja:lr=abc`` is a one-line error naming ``lr``, its value and its type).
     """
-    from metaunsup.rules.base import rule_names
-    from metaunsup.values import parse_pairs
-
     name, sep, text = spec.partition(":")
     if name not in rule_names() or name == "learned":
         return None
@@ -246,7 +244,6 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
       UserError: a missing or corrupt file, or one whose tensors (names,
         shapes, dtypes) do not match the rule its header describes.
     """
-    from metaunsup.rules.base import rule_names
     from metaunsup.run.rulefile import load_rule_file
 
     if isinstance(path, LoadedRule):
