@@ -20,7 +20,6 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 
 from metaunsup.outer.population import population_scores
 from metaunsup.rules import make_rule

@@ -1,5 +1,7 @@
 """The Python API: a rule as an optax-style init/update pair over the network pytree
 (jit, vmap, and the same numbers as metaunsup.train), and the Network object."""
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -117,6 +119,21 @@ def test_train_takes_any_rule_name_and_reports_a_probe_curve(x):
     assert info.curve_steps == [0, 2, 4] and len(info.curve) == 3
     assert all(n.bn is not None for n in seen)
     with pytest.raises(UserError, match="go together"):
-        metaunsup.train("oja", x, curve_every=2, progress=False)
+        metaunsup.train("oja", x, curve_every=2, batch_size=B, progress=False)
     with pytest.raises(UserError, match="'learned' needs meta-parameters"):
         metaunsup.train("learned", x, progress=False)
+
+
+def test_data_smaller_than_a_batch_is_refused_not_trained_on(x):
+    """One example, or fewer than a batch, would give batch-norm statistics of nothing."""
+    for data, batch, needle in ((x[:1], 2, "x has 1 example(s); training needs batches of "
+                                            "at least 2"),
+                                (x[:5], 8, "x has 5 example(s), fewer than one batch of 8"),
+                                (x, 1, "must be at least 2")):
+        with pytest.raises(UserError, match=re.escape(needle)):
+            metaunsup.train("oja", data, widths=WIDTHS, steps=1, batch_size=batch,
+                            progress=False)
+    net = metaunsup.init_network(D, WIDTHS, key=jax.random.PRNGKey(0))  # no BN statistics
+    with pytest.raises(UserError, match="no batch-norm statistics"):
+        metaunsup.features(net, x[:1])
+    assert metaunsup.features(net, x[:2]).shape == (2, WIDTHS[-1])

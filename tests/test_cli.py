@@ -123,7 +123,7 @@ def test_missing_or_unreadable_files(npz, tmp_path, capsys):
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file")
     _assert_user_error(capsys, ["evaluate", "--method", "raw", "--data", str(junk)],
-                       "not a readable .npz")
+                       "not a .npy or .npz array file")
     partial = tmp_path / "partial.npz"
     np.savez(partial, x_train=arrays["x_train"], y_train=arrays["y_train"])
     _assert_user_error(capsys, ["evaluate", "--method", "raw", "--data", str(partial)],

@@ -33,7 +33,7 @@ def test_train_and_features_refuse_bad_input_before_writing(tmp_path, capsys):
     cases = [
         (["train", "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "n")], "empty"),
         (["train", "--data", str(tmp_path / "obj.npy"), "--out", str(tmp_path / "n")],
-         "not a readable"),
+         "holds Python objects (pickled data)"),
         (["train", "--data", str(tmp_path / "none.npy"), "--out", str(tmp_path / "n")],
          "no such file"),
         (["train", "--rule", "nope", "--data", str(tmp_path / "x.npy"), "--out",

@@ -192,7 +192,7 @@ def test_surrogate_losses_and_a_shared_start(studies):
 
 
 def test_meta_overfit_places_rules_in_meta_training_time(studies):
-    from metaunsup.studies.overfit import meta_minutes, step_seconds
+    from metaunsup.studies.overfit import step_seconds
 
     _, rows = studies["meta_overfit"]
     assert {(r["dataset"], r["method"], r["meta_step"]) for r in rows} == {

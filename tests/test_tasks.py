@@ -1,6 +1,5 @@
 """tasks/: augmentation geometry, the device pool's sampling, and RuleTask's reset
 and support/query contract, tested directly (not only through meta-training)."""
-import dataclasses
 import math
 
 import jax

@@ -194,7 +194,8 @@ def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp
     assert header["provenance"]["selected_by"] == "val_accuracy"
     assert header["provenance"]["meta_steps"] == 8
     assert tr.export_rule(str(reference), str(out), step=6)["val_accuracy"] is None
-    assert main(["export-rule", "--workdir", str(reference), "--out", str(out), "--step", "5"]) == 2
+    assert main(["export-rule", "--workdir", str(reference), "--out", str(out), "--step", "5",
+                 "--force"]) == 2  # (out exists: replacing it takes --force)
     assert "no checkpoint at step 5" in capsys.readouterr().err
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from metaunsup.cli import main
-from metaunsup.errors import UserError
 from metaunsup.eval.validate import resolve_rule, validate_rules
 from metaunsup.tasks.suite import SuiteConfig, build_suite, group_sizes, load_suite_pool
 

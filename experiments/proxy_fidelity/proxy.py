@@ -28,7 +28,6 @@ import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from metaunsup.outer.population import member_loss, population_scores, stack_members
@@ -39,7 +38,7 @@ from metaunsup.tasks.suite import (VALIDATION_DATASETS, build_suite, load_suite_
                                    suite_config, SuiteConfig)
 
 HERE = Path(__file__).resolve().parent
-RULES = [f"experiments/transfer_validation/rules/pool_start.safetensors"] + [
+RULES = ["experiments/transfer_validation/rules/pool_start.safetensors"] + [
     f"experiments/transfer_validation/rules/pool_random_{i:02d}.safetensors" for i in range(20)]
 GROUPS4 = ("paper", "sigmoid", "wide", "deep")
 

@@ -46,6 +46,24 @@ def _widths(widths) -> tuple[int, ...]:
     return tuple(widths)
 
 
+MIN_BATCH = 2  # batch norm needs a variance: two examples per batch at least
+
+
+def check_batch(batch_size, n_examples: int) -> int:
+    """``batch_size`` checked against the data: ``MIN_BATCH <= batch_size <= n_examples``."""
+    batch_size = check_positive_int(batch_size, name="batch_size")
+    if batch_size < MIN_BATCH:
+        raise UserError(f"batch_size (--batch-size) must be at least {MIN_BATCH}: batch norm "
+                        f"normalises each batch by its own statistics, got {batch_size}")
+    if n_examples < batch_size:
+        raise UserError(f"x has {n_examples} example(s), fewer than one batch of {batch_size}; "
+                        f"lower batch_size (--batch-size) to at most {n_examples}, from "
+                        f"{MIN_BATCH}, or give more data" if n_examples >= MIN_BATCH else
+                        f"x has {n_examples} example(s); training needs batches of at least "
+                        f"{MIN_BATCH} (batch norm normalises each batch by its own statistics)")
+    return batch_size
+
+
 def train(rule: Any, x, *, widths: Sequence[int] = PAPER_WIDTHS, activation: str = "relu",
           steps: int = 1000, batch_size: int = 128, seed: int = 0, key=None,
           network: Network | None = None, curve_every: int | None = None,
@@ -61,7 +79,9 @@ def train(rule: Any, x, *, widths: Sequence[int] = PAPER_WIDTHS, activation: str
       widths: layer widths of a fresh network, bottom to top.
       activation: its nonlinearity.
       steps: inner steps.
-      batch_size: examples per step (capped at N).
+      batch_size: examples per step, from 2 (batch norm normalises each batch by its
+        own statistics, which one example does not have) to N: data smaller than one
+        batch is an error, not a run on a partial batch.
       seed: seeds everything when ``key`` is None; also picks the reference
         batch of the batch-norm statistics.
       key: PRNG key of the initial network, the rule's randomness and the
@@ -92,7 +112,7 @@ def train(rule: Any, x, *, widths: Sequence[int] = PAPER_WIDTHS, activation: str
             raise UserError(f"x has {x.shape[1]} features but the network takes {spec.n_in}")
     else:
         spec = MLPSpec(n_in=int(x.shape[1]), widths=_widths(widths), activation=activation)
-    batch_size = min(check_positive_int(batch_size, name="batch_size"), len(x))
+    batch_size = check_batch(batch_size, len(x))
     if (curve_every is None) != (probe is None):
         raise UserError("curve_every and probe go together")
     key = jax.random.PRNGKey(seed) if key is None else key
@@ -127,6 +147,10 @@ def features(network: Network, x, *, chunk_size: int = 4096) -> np.ndarray:
         raise UserError(f"x has {x.shape[1]} features per example but the network takes "
                         f"{network.spec.n_in}")
     if network.bn is None:
+        if len(x) < MIN_BATCH:
+            raise UserError(f"x has {len(x)} example(s) and the network has no batch-norm "
+                            f"statistics; they are taken from x, which needs {MIN_BATCH} or "
+                            "more (or use a network from metaunsup.train)")
         network = with_bn_stats(network, reference_batch(x, seed=0))
     return map_features(network.params, x, network.spec, network.bn,
                         chunk_size=check_positive_int(chunk_size, name="chunk_size"))

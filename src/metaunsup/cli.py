@@ -43,19 +43,14 @@ def _max_test(text: str) -> int | None:
         raise argparse.ArgumentTypeError(f"expected a positive integer or 'all', got {text!r}")
 
 
-def _option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    low = value.lower()
-    if low in ("true", "false"):
-        return key, low == "true"
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    return key, value
+def _option(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` of ``--option``; the value is typed by the methods that read it."""
+    from metaunsup.values import parse_pair
+
+    try:
+        return parse_pair(text, what="--option")
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--workdir", required=True, help="a meta-training run directory")
     ex.add_argument("--out", required=True, metavar="PATH", help="rule file to write")
     ex.add_argument("--step", type=int, help="checkpoint step (default: best val_accuracy)")
+    ex.add_argument("--force", action="store_true",
+                    help="replace an existing --out file (a metaunsup rule file only)")
 
     from metaunsup.eval import validate as _validate
 
@@ -149,7 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="probe every this many steps for the curves (default: steps / 5)")
     demo.add_argument("--rule", metavar="PATH", help="rule file (default: the shipped rule)")
     demo.add_argument("--report", default="report", metavar="DIR",
-                      help="folder for README.md, results.json and the figures")
+                      help="folder for README.md, results.json and the figures (refused if "
+                           "it holds files metaunsup did not write there)")
+    demo.add_argument("--force", action="store_true",
+                      help="write into --report although it holds other files (they are "
+                           "never replaced)")
     demo.add_argument("--json", action="store_true")
 
     from metaunsup.studies.commands import add_parsers as add_study_parsers
@@ -257,6 +258,10 @@ def cmd_evaluate(args) -> int:
         if flat:
             raise UserError(f"--curve-every applies to methods that train; {', '.join(flat)} "
                             "do not")
+        if "steps" in options and args.curve > options["steps"]:
+            raise UserError(f"--curve-every {args.curve} is larger than --steps "
+                            f"{options['steps']}: the curve would have no point between the "
+                            "first and the last step")
     if args.data is not None:
         from metaunsup.eval.userdata import load_npz
 
@@ -341,12 +346,17 @@ def cmd_meta_train(args) -> int:
 def cmd_export_rule(args) -> int:
     from metaunsup.outer.export import export_rule
     from metaunsup.outer.validation import validation_history
-    from metaunsup.run.checkpoint import check_writable
+    from metaunsup.run.checkpoint import file_kind
+    from metaunsup.run.outputs import check_output_file
+    from metaunsup.run.rulefile import RULE_FORMAT
 
-    check_writable(args.out)  # before anything is printed
-    for rec in validation_history(args.workdir):
+    check_output_file(args.out, force=args.force,
+                      kind=file_kind(RULE_FORMAT, "a metaunsup rule file"))
+    history = validation_history(args.workdir)
+    result = export_rule(args.workdir, args.out, step=args.step)  # errors before any output
+    for rec in history:
         print(json.dumps(rec), flush=True)
-    print(json.dumps(export_rule(args.workdir, args.out, step=args.step)), flush=True)
+    print(json.dumps(result), flush=True)
     return 0
 
 
@@ -385,6 +395,9 @@ def cmd_demo(args) -> int:
     shots = check_positive_int(args.shots, name="--shots")
     resolution = check_positive_int(args.resolution, name="--resolution")
     every = check_positive_int(args.curve_every or max(1, steps // 5), name="--curve-every")
+    if every > steps:
+        raise UserError(f"--curve-every {every} is larger than --steps {steps}: the curves "
+                        "would have no point between the first and the last step")
     widths = parse_widths(args.widths)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
@@ -396,9 +409,11 @@ def cmd_demo(args) -> int:
     rule_note = "no rule"
     if args.rule is not None and "rule" not in methods:
         raise UserError("--rule applies to the method 'rule', which --methods does not list")
-    from metaunsup.run.checkpoint import check_writable
+    from metaunsup.eval.compare import REPORT_FILES
+    from metaunsup.run.outputs import open_output_dir
 
-    check_writable(args.report, directory=True)
+    report_dir = open_output_dir(args.report, force=args.force, planned=REPORT_FILES,
+                                 option="--report")
     if "rule" in methods:
         if args.rule is None and not shipped_rule_path().is_file():
             methods.remove("rule")
@@ -451,7 +466,7 @@ def cmd_demo(args) -> int:
              f"{','.join(map(str, widths))} at {resolution}x{resolution}.",
              rule_note + ".", f"Wall time: {minutes:.1f} minutes."]
     notes = [f"- {n}" for n in notes]
-    out = write_report(args.report, results,
+    out = write_report(report_dir, results,
                        image_shape=tuple(image_shape) if image_shape else None,
                        title="metaunsup demo: few-shot probe accuracy (%)", notes=notes,
                        filter_methods=[m for m in ("rule", "autoencoder") if m in methods],

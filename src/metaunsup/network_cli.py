@@ -6,16 +6,18 @@
     metaunsup features --network net.safetensors --data x.npy --out feats.npy
 
 ``--data`` is a ``.npy`` array [N, D] or [N, H, W] (``uint8`` is scaled to
-[0, 1]), or a ``.npz`` whose ``x_train`` (else its only array) is used. Every
-input and the output path are checked before anything is written.
+[0, 1]), or a ``.npz`` whose ``x_train`` (else its only array) is used; ``train``
+needs at least one batch of it (``--batch-size``, at least 2 for the batch-norm
+statistics). ``--rule`` also takes a hand-designed rule with options
+(``oja:lr=0.01``). Every input and the output path are checked before anything
+is written; an existing ``--out`` is replaced only with ``--force``, and only if
+it is a file of the kind the command writes (:mod:`metaunsup.run.outputs`).
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
@@ -24,30 +26,17 @@ from metaunsup.errors import UserError, check_positive_int
 
 def read_inputs(path: str) -> np.ndarray:
     """The unlabeled array in ``path`` (module doc), as float32 [N, D]."""
-    from metaunsup.eval.userdata import as_inputs
+    from metaunsup.eval.userdata import as_inputs, read_array_file
 
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: no such file")
-    try:
-        loaded = np.load(p, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):  # a .npy
-            arr = loaded
-        else:  # an .npz
-            with loaded:
-                names = loaded.files
-                name = ("x_train" if "x_train" in names
-                        else (names[0] if len(names) == 1 else None))
-                if name is None:
-                    raise UserError(f"{p}: an .npz needs an x_train array or exactly one "
-                                    f"array (has {', '.join(names)})")
-                arr = loaded[name]
-    except UserError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise UserError(f"{p}: not a readable .npy/.npz array ({' '.join(str(e).split())})") \
-            from None
-    return as_inputs(arr, name=str(p))
+    loaded = read_array_file(path)
+    if isinstance(loaded, dict):  # an .npz
+        names = list(loaded)
+        name = "x_train" if "x_train" in names else (names[0] if len(names) == 1 else None)
+        if name is None:
+            raise UserError(f"{path}: an .npz needs an x_train array or exactly one "
+                            f"array (has {', '.join(names) or 'none'})")
+        loaded = loaded[name]
+    return as_inputs(loaded, name=str(path))
 
 
 def add_parsers(sub) -> None:
@@ -63,19 +52,24 @@ def add_parsers(sub) -> None:
     tr.add_argument("--batch-size", type=int, default=128)
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--no-progress", dest="progress", action="store_false")
+    tr.add_argument("--force", action="store_true",
+                    help="replace an existing --out file (a metaunsup network file only)")
 
     fe = sub.add_parser("features", help="top-layer features of data under a saved network")
     fe.add_argument("--network", required=True, metavar="NET", help="from 'metaunsup train'")
     fe.add_argument("--data", required=True, metavar="X.npy", help="[N, D] array")
     fe.add_argument("--out", required=True, metavar="F.npy", help="features [N, F] to write")
+    fe.add_argument("--force", action="store_true",
+                    help="replace an existing --out file (a .npy array only, never an input)")
 
 
 def cmd_train(args) -> int:
     from metaunsup.api import train
     from metaunsup.models import get_activation, parse_widths
-    from metaunsup.network import save_network
+    from metaunsup.network import NETWORK_FORMAT, save_network
     from metaunsup.rules.loading import load_rule
-    from metaunsup.run.checkpoint import check_writable
+    from metaunsup.run.checkpoint import file_kind
+    from metaunsup.run.outputs import check_output_file
 
     widths = parse_widths(args.widths)
     get_activation(args.activation)
@@ -83,7 +77,8 @@ def cmd_train(args) -> int:
     batch = check_positive_int(args.batch_size, name="--batch-size")
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
-    check_writable(args.out)
+    check_output_file(args.out, force=args.force, inputs=[args.data, args.rule],
+                      kind=file_kind(NETWORK_FORMAT, "a metaunsup network file"))
     rule = load_rule(args.rule)
     x = read_inputs(args.data)
     net, info = train(rule, x, widths=widths, activation=args.activation, steps=steps,
@@ -100,9 +95,9 @@ def cmd_train(args) -> int:
 def cmd_features(args) -> int:
     from metaunsup.api import features
     from metaunsup.network import load_network
-    from metaunsup.run.checkpoint import atomic_write_bytes, check_writable
+    from metaunsup.run.outputs import NPY, atomic_write_bytes, check_output_file
 
-    check_writable(args.out)
+    check_output_file(args.out, force=args.force, kind=NPY, inputs=[args.data, args.network])
     net = load_network(args.network)
     feats = features(net, read_inputs(args.data))
     buf = io.BytesIO()

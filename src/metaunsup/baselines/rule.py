@@ -8,7 +8,9 @@
 
 All three start from the same seeded base network, take ``steps`` steps
 (default 1000) on minibatches of ``batch_size`` (default 128) unlabeled training
-examples in the same seeded order, and are probed on the top layer. Options:
+examples in the same seeded order (a training split smaller than one batch gives
+batches of the whole split; fewer than 2 examples per batch is an error, since batch
+norm normalises each batch by its own statistics), and are probed on the top layer. Options:
 ``steps``, ``batch_size``, ``progress``; ``lr`` (default 1e-3) for the two
 backprop baselines.
 """
@@ -32,6 +34,9 @@ def steps_and_batch(options: dict, n_examples: int) -> tuple[int, int]:
     batch = int(options.get("batch_size", DEFAULT_BATCH))
     if steps < 0 or batch <= 0:
         raise UserError(f"steps must be >= 0 and batch_size > 0, got {steps}, {batch}")
+    if steps and min(batch, n_examples) < 2:  # batch norm needs a variance
+        raise UserError(f"a method that trains needs batches of at least 2 examples "
+                        f"(batch_size {batch}, {n_examples} training example(s))")
     return steps, min(batch, n_examples)
 
 

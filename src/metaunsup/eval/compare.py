@@ -153,7 +153,9 @@ def write_report(out_dir, results: dict[str, tuple[list[dict], dict, dict]], *,
     """Writes ``README.md``, ``results.json``, ``curves.png``, ``filters_<data>_<method>.png``.
 
     Args:
-      out_dir: the report folder (created).
+      out_dir: the report folder, or an :class:`~metaunsup.run.outputs.OutputDir` the
+        caller opened (and checked) before its work; a folder holding files metaunsup did
+        not write is refused (:mod:`metaunsup.run.outputs`).
       results: dataset name -> what :func:`compare` returned.
       image_shape: input image shape for filter images (None: no filter images).
       title: the README's title.
@@ -165,9 +167,9 @@ def write_report(out_dir, results: dict[str, tuple[list[dict], dict, dict]], *,
       The folder's path.
     """
     from metaunsup.eval.report import plot_curves, plot_filters, write_markdown_table
+    from metaunsup.run.outputs import OutputDir, open_output_dir
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = out_dir if isinstance(out_dir, OutputDir) else open_output_dir(out_dir)
     rows, curve_data, flat_data, images = [], {}, {}, []
     for name, (records, curves, flat) in results.items():
         rows += [{**r, "dataset": name} for r in records]
@@ -176,18 +178,25 @@ def write_report(out_dir, results: dict[str, tuple[list[dict], dict, dict]], *,
         for m in filter_methods:
             if m in curves and image_shape is not None and curves[m].first_params is not None:
                 w = np.asarray(curves[m].first_params[0].w)
-                path = out / f"filters_{name}_{m}.png"
-                plot_filters(w, path, image_shape=image_shape,
-                             title=f"{m} on {name}: first-layer filters (seed {curves[m].seeds[0]})")
-                images.append(path.name)
-    plot_curves(curve_data, out / "curves.png", flat=flat_data, title=title)
+                png = f"filters_{name}_{m}.png"
+                out.write_with(png, lambda path, w=w, name=name, m=m: plot_filters(
+                    w, path, image_shape=image_shape,
+                    title=f"{m} on {name}: first-layer filters (seed {curves[m].seeds[0]})"))
+                images.append(png)
+    out.write_with("curves.png", lambda path: plot_curves(curve_data, path, flat=flat_data,
+                                                          title=title))
     figures = ["", "![probe accuracy vs inner steps](curves.png)", ""]
     figures += [f"![{p}]({p})" for p in images]
-    write_markdown_table(rows, out / "README.md", title=title, notes=list(notes) + figures)
+    out.write_with("README.md", lambda path: write_markdown_table(
+        rows, path, title=title, notes=list(notes) + figures))
     payload = {"meta": meta or {}, "records": rows, "curves": curve_data,
                "flat": {d: {m: list(v) for m, v in f.items()} for d, f in flat_data.items()}}
-    (out / "results.json").write_text(json.dumps(payload, indent=1, default=_json_default))
-    return out
+    out.write_text("results.json", json.dumps(payload, indent=1, default=_json_default))
+    return out.finish()
+
+
+# What write_report always writes (filter images depend on the methods).
+REPORT_FILES = ("README.md", "results.json", "curves.png")
 
 
 def _json_default(x):

@@ -3,8 +3,9 @@
 ``metaunsup evaluate --option KEY=VALUE`` hands ``KEY`` to every selected
 method. A key that none of them reads, or a value of the wrong type
 (``whiten=maybe``), is a one-line :class:`~metaunsup.errors.UserError`, not a
-silently ignored or misread option. Types: ``bool`` accepts true/false/yes/no/1/0;
-``int`` and ``float`` must be positive.
+silently ignored or misread option. Values are typed by
+:func:`metaunsup.values.cast_value` (``bool``: true/false/yes/no/on/off/1/0); ``int`` and
+``float`` must be positive.
 
 Methods registered elsewhere that are not in :data:`METHOD_OPTIONS` accept any
 key (their module documents what they read); add them here to have them checked.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from metaunsup.errors import UserError
+from metaunsup.values import cast_value, guess_value
 
 # Options every trainable method reads (metaunsup.baselines.rule).
 _TRAINING = {"steps": int, "batch_size": int, "progress": bool}
@@ -34,27 +36,11 @@ METHOD_OPTIONS: dict[str, dict[str, type]] = {
 # Set by the command line itself for every method: not a user's --option.
 IMPLICIT = ("shots", "progress", "steps", "rule")
 
-_TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
-
-
 def _cast(key: str, value: Any, kind: type) -> Any:
-    text = str(value).strip()
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if text.lower() in _TRUE + _FALSE:
-            return text.lower() in _TRUE
-        raise UserError(f"--option {key}={value}: expected true or false")
-    if kind is str:
-        return text
-    try:
-        number = kind(text)
-    except ValueError:
-        raise UserError(f"--option {key}={value}: expected a{'n' if kind is int else ''} "
-                        f"{kind.__name__}") from None
-    if not number > 0:
+    typed = cast_value(value, kind, name=f"--option {key}")
+    if kind in (int, float) and not typed > 0:
         raise UserError(f"--option {key}={value}: must be > 0")
-    return number
+    return typed
 
 
 def check_options(methods: Iterable[str], options: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +55,7 @@ def check_options(methods: Iterable[str], options: dict[str, Any]) -> dict[str, 
     """
     methods = list(methods)
     if any(m not in METHOD_OPTIONS for m in methods):  # undeclared method: accept as given
-        return dict(options)
+        return {k: guess_value(v) if isinstance(v, str) else v for k, v in options.items()}
     out = {}
     for key, value in options.items():
         kinds = {METHOD_OPTIONS[m][key] for m in methods if key in METHOD_OPTIONS[m]}

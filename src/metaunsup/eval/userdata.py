@@ -51,6 +51,47 @@ def _labels(arr, name: str) -> np.ndarray:
     return y.astype(np.int32)
 
 
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
+def read_array_file(path: str | Path, *, option: str = "--data"):
+    """The arrays of a user's ``.npy`` (an ndarray) or ``.npz`` (``{name: ndarray}``) file.
+
+    The one reader of users' array files: a missing path, a folder, a file that is
+    neither format (told apart by its first bytes, whatever its name), a damaged one,
+    or one holding Python objects is a one-line :class:`UserError` naming the path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory; {option} takes a .npy or .npz file")
+    if not path.is_file():
+        raise UserError(f"{path}: no such file ({option})")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not head.startswith((_NPY_MAGIC, _ZIP_MAGIC)):
+        raise UserError(f"{path}: not a .npy or .npz array file (it does not start with "
+                        "numpy's or zip's signature; save arrays with numpy.save / "
+                        "numpy.savez)")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return loaded
+        with loaded:
+            return {name: loaded[name] for name in loaded.files}
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise UserError(f"{path}: holds Python objects (pickled data); metaunsup reads "
+                            "arrays of numbers only") from None
+        raise UserError(f"{path}: not a readable array file ({' '.join(str(e).split())})") \
+            from None
+    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise UserError(f"{path}: not a readable array file, it may be truncated or "
+                        f"damaged ({' '.join(str(e).split())})") from None
+
+
 def load_npz(path: str | Path) -> Dataset:
     """Reads and validates a user's ``.npz`` file (see the module docstring).
 
@@ -59,19 +100,15 @@ def load_npz(path: str | Path) -> Dataset:
       "image" for [N, H, W] inputs and "points" for [N, D] ones.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such file: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in KEYS if k not in f.files]
-            if missing:
-                raise UserError(f"{path}: missing arrays {', '.join(missing)} "
-                                f"(need {', '.join(KEYS)})")
-            raw = {k: f[k] for k in KEYS}
-    except UserError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise UserError(f"{path}: not a readable .npz file ({e})") from None
+    arrays = read_array_file(path)
+    if not isinstance(arrays, dict):
+        raise UserError(f"{path}: a .npy holds one array; --data needs an .npz with "
+                        f"{', '.join(KEYS)}")
+    missing = [k for k in KEYS if k not in arrays]
+    if missing:
+        raise UserError(f"{path}: missing arrays {', '.join(missing)} "
+                        f"(need {', '.join(KEYS)})")
+    raw = {k: arrays[k] for k in KEYS}
     x_train, x_test = _inputs(raw["x_train"], "x_train"), _inputs(raw["x_test"], "x_test")
     y_train, y_test = _labels(raw["y_train"], "y_train"), _labels(raw["y_test"], "y_test")
     if x_train.shape[1] != x_test.shape[1]:

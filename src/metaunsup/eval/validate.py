@@ -35,7 +35,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import jax
 import numpy as np
@@ -86,28 +86,6 @@ class SuiteRule:
     description: str
 
 
-def _value(text: str) -> Any:
-    """``true``/``false``, an int, a float, else the string itself."""
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _parse_options(text: str, spec: str) -> dict[str, Any]:
-    out = {}
-    for item in text.split(","):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise UserError(f"rule {spec!r}: options must be key=value,key=value")
-        out[key.strip()] = _value(value.strip())
-    return out
-
-
 def _trees_equal(a: MetaParams, b: MetaParams) -> bool:
     la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
     return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb))
@@ -130,7 +108,7 @@ def _loaded(spec: str, loaded, what: str) -> SuiteRule:
 def resolve_rule(spec: str, *, init_keys: int = DEFAULT_INIT_KEYS) -> SuiteRule:
     """Turns a rule specification (module doc) into a :class:`SuiteRule`."""
     from metaunsup.rules import rule_names
-    from metaunsup.rules.loading import LoadedRule, load_rule, random_init_rule
+    from metaunsup.rules.loading import hand_rule, load_rule, random_init_rule
 
     spec = str(spec)
     if not spec.strip():
@@ -157,14 +135,10 @@ def resolve_rule(spec: str, *, init_keys: int = DEFAULT_INIT_KEYS) -> SuiteRule:
         return _from_workdir(spec, spec, None)
     if path.is_file():
         return _loaded(spec, load_rule(path), f"rule file {spec}")
-    name, _, opts = spec.partition(":")
-    if name in rule_names() and name != "learned":
-        options = _parse_options(opts, spec) if opts else {}
-        from metaunsup.rules import make_rule
-
-        make_rule(name, MLPSpec(n_in=1, widths=(1,)), **options)  # validate options now
-        loaded = LoadedRule(name, options, {}, {})
-        return _loaded(spec, loaded, f"hand-designed rule {name} {options or ''}".strip())
+    loaded = hand_rule(spec)  # NAME[:k=v,...], options typed by the rule's config
+    if loaded is not None:
+        return _loaded(spec, loaded,
+                       f"hand-designed rule {loaded.name} {loaded.config or ''}".strip())
     raise UserError(f"unknown rule {spec!r}: not a file, a workdir, 'shipped', 'random-init', "
                     f"'none', 'init:RULE', or a hand-designed rule "
                     f"({', '.join(n for n in rule_names() if n != 'learned')})")
@@ -173,7 +147,12 @@ def resolve_rule(spec: str, *, init_keys: int = DEFAULT_INIT_KEYS) -> SuiteRule:
 def _from_workdir(spec: str, workdir: str, step: int | None) -> SuiteRule:
     from metaunsup.outer.export import checkpoint_rule
 
+    from metaunsup.rules.loading import check_meta_params
+
     config, rule, meta, step, val = checkpoint_rule(workdir, step=step)
+    cfg = getattr(rule, "config", None)
+    check_meta_params(f"{workdir} (checkpoint of step {step})", config.rule,
+                      dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else {}, meta)
     meta = jax.tree_util.tree_map(jax.numpy.asarray, meta)
     return SuiteRule(spec, lambda net: dataclasses.replace(rule, net=net), (meta,),
                      f"{workdir} step {step} (val {val})")
@@ -336,38 +315,72 @@ def add_parser(sub) -> None:
                     "non-image families; never MNIST, Fashion-MNIST or text), or with --suite "
                     "transfer on families kept out of meta-training, every rule on the same tasks, networks, minibatches and episodes. "
                     "RULE: shipped, a rule file, WORKDIR[@STEP], init:RULE, random-init, none, "
-                    "or a hand-designed rule NAME[:key=value,...].",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "or a hand-designed rule NAME[:key=value,...].")
     p.add_argument("rules", nargs="+", metavar="RULE")
     p.add_argument("--reference", metavar="RULE",
                    help="paired differences are taken to this rule (default: the first)")
-    p.add_argument("--tasks", type=pos_int("--tasks"), default=SuiteConfig.tasks,
-                   help="number of suite tasks N")
-    p.add_argument("--steps", type=pos_int("--steps"), default=SuiteConfig.steps,
-                   help="inner steps S (long horizon)")
-    p.add_argument("--short-steps", type=nonneg_int, default=SuiteConfig.short_steps,
-                   help="short horizon")
-    p.add_argument("--seed", type=nonneg_int, default=SuiteConfig.seed, help="suite seed")
-    p.add_argument("--groups", help="comma-separated architecture groups (default: all)")
+    p.add_argument("--tasks", type=pos_int("--tasks"),
+                   help=f"number of suite tasks N (default {SuiteConfig.tasks}; --quick: "
+                        f"{QUICK['tasks']})")
+    p.add_argument("--steps", type=pos_int("--steps"),
+                   help=f"inner steps S, the long horizon (default {SuiteConfig.steps}; "
+                        f"--quick: {QUICK['steps']})")
+    p.add_argument("--short-steps", type=nonneg_int,
+                   help=f"the short horizon, at most --steps (default: the smaller of "
+                        f"{SuiteConfig.short_steps} (--quick: {QUICK['short_steps']}) and "
+                        "--steps)")
+    p.add_argument("--seed", type=nonneg_int, default=SuiteConfig.seed,
+                   help=f"suite seed (default {SuiteConfig.seed})")
+    p.add_argument("--groups", help="comma-separated architecture groups (default: all; "
+                                    f"--quick: {','.join(QUICK['groups'])})")
     p.add_argument("--suite", choices=sorted(SUITES), default="validation",
                    help="validation: the validation split of the meta-training families; "
                         "transfer: families kept out of meta-training and validation")
     p.add_argument("--init-keys", type=pos_int("--init-keys"), default=DEFAULT_INIT_KEYS,
-                   help="initialisation keys averaged for a random init:RULE")
+                   help=f"initialisation keys averaged for a random init:RULE (default "
+                        f"{DEFAULT_INIT_KEYS})")
     p.add_argument("--quick", action="store_true",
-                   help="tiny suite for smoke tests: 4 tasks, 30 steps, paper group only")
+                   help="tiny suite for smoke tests: its own defaults for --tasks, --steps, "
+                        "--short-steps and --groups (options given explicitly still apply)")
     p.add_argument("--json", action="store_true", help="one JSON object per rule and line")
     p.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+# --quick's defaults; an option given explicitly overrides them.
+QUICK = {"tasks": 4, "steps": 30, "short_steps": 10, "groups": ("paper",)}
+
+
 def suite_config_from_args(args) -> SuiteConfig:
-    fields: dict[str, Any] = {"tasks": args.tasks, "steps": args.steps, "seed": args.seed,
-                              "short_steps": min(args.short_steps, args.steps)}
-    if args.quick:
-        fields.update(tasks=4, steps=30, short_steps=10, groups=("paper",))
-    if args.groups:
-        fields["groups"] = tuple(g.strip() for g in args.groups.split(","))
-    return suite_config(args.suite, **fields)
+    """The suite that ``validate``'s options describe; contradicting values are errors.
+
+    Defaults come from :class:`SuiteConfig` (or :data:`QUICK` with ``--quick``); an
+    explicit ``--short-steps`` larger than the steps, or an empty ``--groups``, is a
+    one-line :class:`UserError`, never clamped or read as "all".
+    """
+    from metaunsup.tasks.suite import ARCH_GROUPS
+
+    base = dict(QUICK) if args.quick else {"tasks": SuiteConfig.tasks,
+                                           "steps": SuiteConfig.steps,
+                                           "short_steps": SuiteConfig.short_steps,
+                                           "groups": SuiteConfig.groups}
+    steps = base["steps"] if args.steps is None else args.steps
+    if args.short_steps is None:
+        short = min(base["short_steps"], steps)  # the documented default, not a clamp
+    elif args.short_steps > steps:
+        raise UserError(f"--short-steps {args.short_steps} is larger than --steps {steps}: "
+                        "the short horizon must be at most the long one")
+    else:
+        short = args.short_steps
+    groups = base["groups"]
+    if args.groups is not None:
+        groups = tuple(g.strip() for g in args.groups.split(","))
+        known = [g[0] for g in ARCH_GROUPS]
+        if not any(groups) or not all(groups):
+            raise UserError(f"--groups {args.groups!r}: give one or more group names, "
+                            f"comma-separated, from {', '.join(known)} (omit --groups for "
+                            "all)")
+    return suite_config(args.suite, tasks=base["tasks"] if args.tasks is None else args.tasks,
+                        steps=steps, short_steps=short, seed=args.seed, groups=groups)
 
 
 def cmd_validate(args) -> int:

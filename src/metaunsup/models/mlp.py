@@ -8,7 +8,7 @@ shape as ``W``, read only by update rules.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -20,6 +20,7 @@ from metaunsup.rules import make_rule
 from metaunsup.rules.base import UpdateRule
 from metaunsup.tasks.augment import AugmentConfig
 from metaunsup.tasks.distribution import TaskDistConfig
+from metaunsup.values import cast_value, parse_pair
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 ESTIMATORS = ("tbptt", "pes", "es")
@@ -199,12 +200,8 @@ def _build(cls: type, data: dict, where: str) -> Any:
             kwargs[key] = _build(hint, value, f"{where}{key}.")
         elif key == "rule_options":
             kwargs[key] = value
-        elif typing.get_origin(hint) is tuple and isinstance(value, list):
-            kwargs[key] = tuple(value)
-        elif hint is float and isinstance(value, int) and not isinstance(value, bool):
-            kwargs[key] = float(value)
-        else:
-            kwargs[key] = value
+        else:  # typed by the field: one-line error naming key, value and type
+            kwargs[key] = cast_value(value, hint, name=f"config {where}{key}", strict=True)
     try:
         return cls(**kwargs)
     except TypeError as e:
@@ -255,10 +252,8 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         raise UserError(f"{path}: not valid TOML ({e})") from None
     data.setdefault("name", path.stem)
     for item in overrides:
-        if "=" not in item:
-            raise UserError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        _set(data, key.strip(), raw.strip())
+        key, raw = parse_pair(item, what="--set")
+        _set(data, key, raw)
     return config_from_dict(data)
 
 

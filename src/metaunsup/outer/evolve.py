@@ -39,8 +39,8 @@ from metaunsup.outer.population import member_loss, paired_fitness, population_s
 from metaunsup.outer.validation import validate
 from metaunsup.rules.residual import Residual, residual_around
 from metaunsup.run import CorruptFileError, Workdir
-from metaunsup.run.checkpoint import check_writable
 from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
+from metaunsup.run.workdir import check_workdir as check_run_folder
 from metaunsup.tasks.archs import ALL_GROUPS, arch_spec
 from metaunsup.tasks.pool import DataPool, build_pool, load_split
 from metaunsup.tasks.suite import SuiteConfig, build_suite
@@ -167,7 +167,7 @@ def evolve(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
         raise UserError(f"evolve: estimator must be one of {STRATEGIES}, got {config.estimator!r}")
     if jax.process_count() > 1:
         raise UserError("evolution strategies run in one process (vmapped on its devices)")
-    check_writable(workdir, directory=True)
+    check_run_folder(workdir)  # writable; empty or a workdir; metrics.jsonl intact
     if os.path.isdir(workdir):
         Workdir(workdir, create=False).check_config(config_to_dict(config),
                                                     allow_change=allow_config_change)

@@ -49,6 +49,9 @@ def checkpoint_rule(workdir: str, *, step: int | None = None):
         raise UserError(f"{workdir}: not a meta-training workdir (no config.json)")
     config = config_from_dict(data)
     kept = set(wd.checkpoints.all_steps())
+    if not kept:
+        raise UserError(f"{workdir}: holds no checkpoint (none in {wd.checkpoint_dir}); "
+                        "a run saves one every checkpoint_every outer steps")
     vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
     if step is None:
         candidates = [s for s in vals if s in kept]

@@ -26,7 +26,7 @@ from metaunsup.errors import UserError
 from metaunsup.eval.probes import ProbeConfig, logreg_accuracy
 from metaunsup.tasks.pool import DataPool
 from metaunsup.tasks.suite import SuiteConfig, SuiteGroup, TaskScores, episode_labels, run_task
-from metaunsup.types import Array, MetaParams
+from metaunsup.types import MetaParams
 
 MEASURES = ("ridge_loss", "ridge_accuracy", "probe")
 """Fitness measures (lower is better for all, as scored here): the ridge

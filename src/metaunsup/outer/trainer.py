@@ -272,13 +272,13 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
 
     from tqdm.auto import tqdm
 
-    from metaunsup.run.checkpoint import check_writable
     from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
+    from metaunsup.run.workdir import check_workdir as check_run_folder
 
     # Whatever the user's input can make fail, fails before the first write. Only
     # process 0 touches the workdir (outer.distributed); the others get wd = None.
     def check_workdir():
-        check_writable(workdir, directory=True)
+        check_run_folder(workdir)  # writable; empty or a workdir; metrics.jsonl intact
         if os.path.isdir(workdir):
             Workdir(workdir, create=False).check_config(config_to_dict(config),
                                                         allow_change=allow_config_change)

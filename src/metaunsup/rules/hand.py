@@ -30,6 +30,7 @@ from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec, forward
 from metaunsup.rules.base import register_rule
 from metaunsup.types import Array, LayerParams, MetaParams, Metrics, Params, PRNGKey
+from metaunsup.values import cast_fields
 
 # --------------------------------------------------------------------------
 # Hebbian principal-subspace rules (Sanger / Oja), layer-wise.
@@ -289,16 +290,18 @@ class AutoencoderRule:
 
 
 def with_config(config_cls, config, overrides: dict, rule_name: str):
+    """``config`` (default ``config_cls()``) with ``overrides``, each typed by its field.
+
+    Option values may be text (``lr="0.01"`` from ``oja:lr=0.01``) or typed values;
+    an unknown name or a value of the wrong type is a one-line error
+    (:func:`metaunsup.values.cast_fields`).
+    """
     if config is None:
         config = config_cls()
     elif not isinstance(config, config_cls):
         raise UserError(f"rule {rule_name!r} takes a {config_cls.__name__}, got {config!r}")
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise UserError(f"rule {rule_name!r} has no option {unknown[0]!r}; "
-                        f"options: {', '.join(sorted(fields))}")
-    return dataclasses.replace(config, **overrides)
+    typed = cast_fields(config_cls, overrides, what=f"rule {rule_name!r}")
+    return dataclasses.replace(config, **typed)
 
 
 def make_sanger(net: MLPSpec, config: HebbianConfig | None = None, **overrides) -> SangerRule:

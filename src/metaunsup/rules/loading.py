@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec
-from metaunsup.rules.base import UpdateRule, make_rule
+from metaunsup.rules.base import UpdateRule, make_rule, rule_names
 from metaunsup.types import MetaParams
+from metaunsup.values import parse_pairs
 
 SHIPPED_RULE = "rule_small.safetensors"
 RANDOM_INIT = "random-init"
@@ -124,8 +126,16 @@ class LoadedRule:
         return out, RuleState(rule_state, state.spec), metrics
 
 
-def _check_tensors(path, name: str, config: dict, meta_params) -> None:
-    """Every tensor of a rule file against the ``init_meta_params`` of the rule it names."""
+def check_meta_params(path, name: str, config: dict, meta_params) -> None:
+    """Every tensor of a rule against the ``init_meta_params`` of the rule it names.
+
+    The one check of a rule's tensors, whatever reads them (a rule file here, a
+    workdir's checkpoint in ``validate``): each must exist with the shape and dtype
+    that the rule ``name`` with ``config`` defines, and hold only finite numbers.
+
+    Raises:
+      UserError: one line naming ``path`` and the first bad tensor.
+    """
     from metaunsup.run.checkpoint import flatten_named, leaf_name
 
     rule = LoadedRule(name, config, {}, {}).for_net(MLPSpec(n_in=1, widths=(1,)))
@@ -143,6 +153,27 @@ def _check_tensors(path, name: str, config: dict, meta_params) -> None:
             raise UserError(f"{path}: tensor {k!r} has shape {got[k].shape} dtype "
                             f"{got[k].dtype} but its rule {name!r} with the stored config "
                             f"expects shape {tuple(want[k].shape)} dtype {want[k].dtype}")
+        bad = got[k].size - int(np.count_nonzero(np.isfinite(got[k])))
+        if bad:
+            raise UserError(f"{path}: tensor {k!r} holds {bad} NaN or Inf value(s) of "
+                            f"{got[k].size}; this rule cannot be applied (export another "
+                            "checkpoint of the run that made it)")
+
+
+def hand_rule(spec: str) -> LoadedRule | None:
+    """``NAME`` or ``NAME:key=value,...`` of a hand-designed rule, options typed and checked.
+
+    Returns None when ``spec`` does not start with a hand-designed rule's name. Option
+    values are typed by the fields of the rule's config dataclass (``oja:lr=0.01``;
+    ``oja:lr=abc`` is a one-line error naming ``lr``, its value and its type).
+    """
+    name, sep, text = spec.partition(":")
+    if name not in rule_names() or name == "learned":
+        return None
+    options = parse_pairs(text, what=f"rule {spec!r}") if sep else {}
+    built = LoadedRule(name, options, {}, {}).for_net(MLPSpec(n_in=1, widths=(1,)))
+    typed = {k: getattr(built.config, k) for k in options} if options else {}
+    return LoadedRule(name, typed, {}, {})
 
 
 def shipped_rule_path() -> Path:
@@ -201,7 +232,8 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
         ``"init:RULE"`` (``init:shipped``, ``init:PATH``) for the starting point
         of the run that made RULE (:func:`initial_rule`), or
         the name of a hand-designed rule ("oja", "sanger", "softhebb", ...;
-        see :func:`metaunsup.rules.rule_names`), or a :class:`LoadedRule`
+        see :func:`metaunsup.rules.rule_names`) with optional typed options
+        (``"oja:lr=0.01,center=false"``, :func:`hand_rule`), or a :class:`LoadedRule`
         (returned as is).
 
     Returns:
@@ -212,7 +244,6 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
       UserError: a missing or corrupt file, or one whose tensors (names,
         shapes, dtypes) do not match the rule its header describes.
     """
-    from metaunsup.rules.base import rule_names
     from metaunsup.run.rulefile import load_rule_file
 
     if isinstance(path, LoadedRule):
@@ -225,11 +256,12 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
     if path is not None and str(path).startswith(INIT_PREFIX) and not Path(path).is_file():
         inner = str(path)[len(INIT_PREFIX):]
         return initial_rule(load_rule(None if inner == "shipped" else inner))
-    if path is not None and str(path) in rule_names() and not Path(path).is_file():
-        if str(path) == "learned":
-            raise UserError("'learned' needs meta-parameters: pass a rule file, or "
-                            f"{RANDOM_INIT!r} for its untrained initialisation")
-        return LoadedRule(str(path), {}, {}, {})
+    if path is not None and str(path) == "learned" and not Path(path).is_file():
+        raise UserError("'learned' needs meta-parameters: pass a rule file, or "
+                        f"{RANDOM_INIT!r} for its untrained initialisation")
+    hand = None if path is None or Path(path).is_file() else hand_rule(str(path))
+    if hand is not None:
+        return hand
     p = shipped_rule_path() if path is None else Path(path)
     if not p.is_file():
         if path is None:
@@ -240,10 +272,10 @@ def load_rule(path: str | Path | None = None, *, seed: int = 0) -> LoadedRule:
     meta_params, header = load_rule_file(p)
     name = str(header.get("rule", "learned"))
     config = dict(header.get("rule_config", {}))
-    _check_tensors(p, name, config, meta_params)
+    check_meta_params(p, name, config, meta_params)
     meta_params = jax.tree_util.tree_map(jax.numpy.asarray, meta_params)
     return LoadedRule(name, config, meta_params, header)
 
 
-__all__ = ["INIT_PREFIX", "LoadedRule", "RANDOM_INIT", "initial_rule", "RuleState", "load_rule", "random_init_rule",
-           "shipped_rule_path"]
+__all__ = ["INIT_PREFIX", "LoadedRule", "RANDOM_INIT", "check_meta_params", "hand_rule",
+           "initial_rule", "RuleState", "load_rule", "random_init_rule", "shipped_rule_path"]

@@ -19,7 +19,8 @@ trainer state or its ``jax.eval_shape``) checks names, shapes and dtypes and
 returns that structure; without a template the arrays come back as nested dicts
 (sequence indices become string keys). Array leaves come back as numpy arrays.
 
-Writes are atomic: a temporary file in the same directory, fsync, ``os.replace``.
+Writes are atomic (:func:`metaunsup.run.outputs.atomic_write_bytes`): a temporary file in
+the same directory, fsync, ``os.replace``.
 """
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,6 +39,8 @@ import numpy as np
 import safetensors.numpy
 
 from metaunsup.errors import UserError
+from metaunsup.run.outputs import FileKind, atomic_write_bytes
+from metaunsup.run.outputs import check_writable, make_dirs  # noqa: F401 (their old home)
 from metaunsup.types import PyTree
 
 HEADER_KEY = "metaunsup"
@@ -123,83 +125,6 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
         h.update(dumps_json([name, a.dtype.str, list(a.shape)]).encode())
         h.update(a.tobytes())
     return h.hexdigest()
-
-
-def check_writable(path: str | os.PathLike, *, directory: bool = False) -> Path:
-    """Raises a one-line :class:`UserError` unless ``path`` can be created or written.
-
-    Checks, without writing anything, that an existing ``path`` has the right
-    kind (file or ``directory``), that its nearest existing ancestor is a
-    directory (not a file) and that it is writable. Writing can still fail
-    later (a full disk, a pseudo file system); :func:`make_dirs` and
-    :func:`atomic_write_bytes` report that as one line too.
-    """
-    path = Path(path)
-    if path.exists():
-        if directory and not path.is_dir():
-            raise UserError(f"{path}: exists and is not a directory")
-        if not directory and path.is_dir():
-            raise UserError(f"{path}: is a directory, expected a file path")
-    base = path if directory and path.is_dir() else path.parent
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.is_dir():
-        raise UserError(f"{path}: cannot be created because {base} is a file")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise UserError(f"{path}: cannot write there ({base} is not writable)")
-    return path
-
-
-def _write_error(path: Path, e: OSError) -> UserError:
-    reason = _one_line(e.strerror or e)
-    if isinstance(e, (NotADirectoryError, FileExistsError)):
-        reason = "a component of the path is a file"
-    return UserError(f"{path}: cannot write ({reason})")
-
-
-def make_dirs(path: str | os.PathLike) -> Path:
-    """``mkdir -p`` with a one-line :class:`UserError` (not an OSError traceback) on failure."""
-    path = Path(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        if path.exists() and not path.is_dir():
-            raise UserError(f"{path}: exists and is not a directory") from None
-        raise _write_error(path, e) from None
-    return path
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Writes ``data`` to ``path`` so that readers see the old file or the new one.
-
-    Raises:
-      UserError: the file cannot be written (one line: a parent is a file, a
-        read-only or full file system, ...).
-    """
-    path = Path(path)
-    make_dirs(path.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise _write_error(path, e) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise _write_error(path, e) from None
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def write_tree(path: str | os.PathLike, tree: PyTree, header: dict) -> None:
@@ -300,6 +225,24 @@ def read_tree(path: str | os.PathLike, template: PyTree | None = None) -> tuple[
     tree = (_nested(arrays, key_impls) if template is None
             else _restore_into(path, arrays, key_impls, template))
     return tree, header
+
+
+def has_format(path: str | os.PathLike, fmt: str) -> bool:
+    """Whether ``path`` is a metaunsup safetensors file of format ``fmt`` (header only)."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 0 < size < 1 << 26:
+                return False
+            meta = json.loads(f.read(size)).get("__metadata__") or {}
+        return json.loads(meta[HEADER_KEY]).get("format") == fmt
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def file_kind(fmt: str, description: str) -> FileKind:
+    """The :class:`~metaunsup.run.outputs.FileKind` of metaunsup files of format ``fmt``."""
+    return FileKind(description, lambda path: has_format(path, fmt))
 
 
 def check_format(path: str | os.PathLike, header: dict, fmt: str, version: int) -> None:

@@ -15,7 +15,13 @@ drops every metrics line with a step larger than the restored one, so the
 resumed run appends them again and a run that was interrupted writes the same
 ``metrics.jsonl`` as one that was not. For that to hold, the driver writes the
 metrics line of step ``s`` before it saves checkpoint ``s``; a line half
-written by a crash is dropped.
+written by a crash is dropped. ``metrics.jsonl`` checks itself
+(:mod:`metaunsup.run.jsonl`): a corrupt line before the last one, or a step recorded
+twice, is a one-line error naming the line and its repair.
+
+A new workdir must be a missing or empty folder: one that holds other files but none of
+``config.json``, ``metrics.jsonl``, ``checkpoints/`` is refused
+(:func:`metaunsup.run.outputs.check_run_dir`).
 """
 from __future__ import annotations
 
@@ -26,9 +32,20 @@ from pathlib import Path
 from typing import Any
 
 from metaunsup.errors import UserError
-from metaunsup.run.checkpoint import (CheckpointManager, Restored, atomic_write_bytes,
-                                      check_writable, dumps_json, make_dirs)
+from metaunsup.run.checkpoint import CheckpointManager, Restored, dumps_json
+from metaunsup.run.jsonl import JsonlStore
+from metaunsup.run.outputs import atomic_write_bytes, check_run_dir, make_dirs
 from metaunsup.types import PyTree
+
+
+# A folder holding one of these is a workdir (resumed); other non-empty folders are refused.
+MARKERS = ("config.json", "metrics.jsonl", "checkpoints")
+
+
+def _step(record: dict) -> int | None:
+    """The identity of a metrics record: its step (each step is recorded once)."""
+    s = record.get("step")
+    return s if isinstance(s, int) and not isinstance(s, bool) else None
 
 
 def _normalise(obj: Any) -> Any:
@@ -66,12 +83,13 @@ class Workdir:
                 raise UserError(f"{self.path}: exists and is not a directory")
             if not create:
                 raise UserError(f"{self.path}: no such run directory")
-        if create:
-            check_writable(self.path, directory=True)
+        if create:  # a folder holding other files is refused (run.outputs)
+            check_run_dir(self.path, markers=MARKERS, what="meta-training workdir")
             for d in (self.path, self.checkpoint_dir, self.eval_dir, self.report_dir):
                 make_dirs(d)
         self.checkpoints = CheckpointManager(self.checkpoint_dir, keep=keep)
-        self._metrics_clean = False
+        self.metrics = JsonlStore(self.metrics_path, identity=_step, unit="step",
+                                  after_repair="a run missing a step's record is not resumed")
 
     # Layout.
     @property
@@ -151,50 +169,20 @@ class Workdir:
                            (dumps_json(new, indent=2, sort_keys=True) + "\n").encode())
 
     # Metrics.
-    def _read_lines(self) -> tuple[list[str], bool]:
-        """Complete lines, and whether a half-written last line followed them."""
-        if not self.metrics_path.exists():
-            return [], False
-        text = self.metrics_path.read_bytes().decode("utf-8", errors="replace")
-        lines = text.split("\n")
-        partial = lines.pop() != ""  # text after the last newline was never finished
-        return [ln for ln in lines if ln.strip()], partial
-
-    def _drop_partial_line(self) -> None:
-        if not self.metrics_path.exists():
-            return
-        data = self.metrics_path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            os.truncate(self.metrics_path, data.rfind(b"\n") + 1)
-
     def append_metrics(self, record: Mapping) -> None:
         """Appends ``record`` (JSON-serialisable; arrays become lists) as one line."""
         if not isinstance(record, Mapping):
             raise UserError(f"a metrics record must be a mapping, got {type(record).__name__}")
-        line = dumps_json(dict(record)) + "\n"
-        if not self._metrics_clean:
-            self._drop_partial_line()
-            self._metrics_clean = True
-        with open(self.metrics_path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-
-    def _parse_metrics(self) -> list[tuple[str, dict]]:
-        lines, _ = self._read_lines()
-        parsed = []
-        for i, line in enumerate(lines):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                record = None
-            if not isinstance(record, dict):
-                raise UserError(f"{self.metrics_path}:{i + 1}: not a JSON object")
-            parsed.append((line, record))
-        return parsed
+        self.metrics.append(record)
 
     def read_metrics(self) -> list[dict]:
-        """Every complete record, in order; a half-written last line is ignored."""
-        return [record for _, record in self._parse_metrics()]
+        """Every complete record, in order; a half-written last line is ignored.
+
+        Raises:
+          UserError: a corrupt line before the last, or a step recorded twice
+            (:mod:`metaunsup.run.jsonl`; the message names the line and its repair).
+        """
+        return self.metrics.read()
 
     def truncate_metrics(self, step: int) -> int:
         """Drops records with ``step`` > ``step`` (and a half-written last line).
@@ -206,10 +194,9 @@ class Workdir:
             s = record.get("step")
             return not isinstance(s, (int, float)) or isinstance(s, bool) or s <= step
 
-        parsed = self._parse_metrics()
+        parsed = self.metrics.read_lines()
         keep = [line for line, record in parsed if kept(record)]
-        atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in keep).encode())
-        self._metrics_clean = True
+        self.metrics.rewrite(keep)
         return len(parsed) - len(keep)
 
     def missing_steps(self, step: int) -> list[int]:
@@ -228,3 +215,19 @@ class Workdir:
         if self.metrics_path.exists():
             self.truncate_metrics(restored.step if restored is not None else -1)
         return restored
+
+
+def check_workdir(path: str | os.PathLike) -> Path:
+    """Checks, writing nothing, that ``path`` can be a meta-training workdir.
+
+    It must be missing, empty, or a workdir already (``config.json``), whose
+    ``metrics.jsonl`` is then read and checked (:mod:`metaunsup.run.jsonl`).
+
+    Raises:
+      UserError: one line naming the path (or the metrics line) and the problem.
+    """
+    path = check_run_dir(path, markers=MARKERS, what="meta-training workdir")
+    if (path / "config.json").is_file():
+        Workdir(path, create=False).read_metrics()
+    return path
+

@@ -11,9 +11,13 @@ on one setting, over all seeds) and the runner appends that row to
 
 Resuming: running the same command again skips every job whose row is already
 in ``rows.jsonl`` (a line half written by a crash is dropped), so an interrupted
-study continues where it stopped. A workdir belongs to one study with one set
-of settings; another study or other settings there is a one-line error, raised
-before anything is written.
+study continues where it stopped. ``rows.jsonl`` checks itself
+(:mod:`metaunsup.run.jsonl`): a corrupt line before the last one, or a job's row
+twice, is a one-line error naming the line and its repair. A workdir belongs to
+one study with one set of settings; another study or other settings there, or a
+folder holding other files, is a one-line error, raised before anything is
+written. A new workdir is written when the first row is computed, so a setting
+that its data cannot satisfy (more shots than a class holds) writes nothing.
 """
 from __future__ import annotations
 
@@ -28,6 +32,9 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from metaunsup.errors import UserError
+from metaunsup.run.jsonl import JsonlStore
+from metaunsup.run.outputs import atomic_write_bytes, check_run_dir, make_dirs
+from metaunsup.values import cast_value
 
 STUDY_FILE = "study.json"
 ROWS_FILE = "rows.jsonl"
@@ -130,37 +137,15 @@ def get_study(name: str) -> Study:
 # ----------------------------------------------------------------------------- settings
 
 def _cast(key: str, default: Any, value: Any) -> Any:
-    """``value`` (a string from the command line, or a Python value) as ``default``'s type."""
-    def one(kind, v):
-        if isinstance(v, str):
-            v = v.strip()
-        try:
-            if kind is bool:
-                if isinstance(v, bool):
-                    return v
-                if str(v).lower() in ("true", "1", "yes"):
-                    return True
-                if str(v).lower() in ("false", "0", "no"):
-                    return False
-                raise ValueError
-            if kind is int:
-                if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-                    raise ValueError
-                return int(v)
-            if kind is float:
-                return float(v)
-            return str(v)
-        except ValueError:
-            raise UserError(f"setting {key}: expected {kind.__name__}, got {v!r}") from None
-
+    """``value`` (a string from the command line, or a Python value) as ``default``'s type
+    (:func:`metaunsup.values.cast_value`; a list default types each comma-separated item)."""
     if isinstance(default, (list, tuple)):
-        kind = type(default[0]) if default else str
-        items = value.split(",") if isinstance(value, str) else list(value)
-        items = [i for i in items if not (isinstance(i, str) and not i.strip())]
-        return [one(kind, i) for i in items]
-    if default is None:
-        return None if value in (None, "", "none", "None") else str(value)
-    return one(type(default), value)
+        hint: Any = list[type(default[0]) if default else str]
+    elif default is None:
+        hint = type(None) | str  # "", "none": None; any other text as given
+    else:
+        hint = type(default)
+    return cast_value(value, hint, name=f"setting {key}")
 
 
 def resolve_settings(study: Study, *, quick: bool = False,
@@ -187,28 +172,21 @@ def seed_list(settings: Mapping[str, Any]) -> list[int]:
 
 # ----------------------------------------------------------------------------- files
 
+def rows_store(workdir: str | os.PathLike) -> JsonlStore:
+    """``rows.jsonl`` of a study workdir: one row per job, each job once (:mod:`metaunsup.run.jsonl`)."""
+    return JsonlStore(Path(workdir) / ROWS_FILE, unit="job",
+                      identity=lambda r: row_key(r["key"]) if "key" in r else None,
+                      after_repair="the study recomputes a deleted row")
+
+
 def read_rows(workdir: str | os.PathLike) -> list[dict]:
-    """The complete rows of ``rows.jsonl`` (a torn last line is ignored)."""
-    path = Path(workdir) / ROWS_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    """The complete rows of ``rows.jsonl`` (a torn last line is ignored).
 
-
-def _drop_torn_line(path: Path) -> None:
-    """Truncates ``path`` after its last newline (a crash may leave half a line)."""
-    if not path.is_file():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+    Raises:
+      UserError: a corrupt line before the last one, or a job's row twice (one line
+        naming the file, the line and its repair).
+    """
+    return rows_store(workdir).read()
 
 
 def read_study(workdir: str | os.PathLike) -> dict | None:
@@ -223,9 +201,7 @@ def read_study(workdir: str | os.PathLike) -> dict | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_json_default) + "\n").encode())
 
 
 def _json_default(x):
@@ -294,10 +270,9 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
 
     study = get_study(name)
     settings = resolve_settings(study, quick=quick, overrides=overrides)
+    # A folder holding other files, a file, an unwritable path: refused before any write.
+    path = check_run_dir(workdir, markers=(STUDY_FILE, ROWS_FILE), what="study workdir")
     provenance = rule_provenance(rule)  # a bad rule fails here, before any write
-    path = Path(workdir)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"{path}: exists and is not a directory")
     old = read_study(path)
     # A redraw keeps the recorded initialisation spec even if the loader now knows another.
     init_rule = old["init_rule"] if not compute and old and "init_rule" in old \
@@ -313,16 +288,23 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
                             f"{', '.join(changed)}; use another --workdir")
     if not compute and old is None:
         raise UserError(f"{path}: no study.json to redraw; run the study first")
-    path.mkdir(parents=True, exist_ok=True)
+    done = read_rows(path)  # a damaged rows.jsonl is refused before any write
     if not compute:
         command = old.get("command")
     info = {"format": FORMAT, **identity, "title": study.title, "full_time": study.full_time,
             "command": list(command) if command else None, "rule_provenance": provenance,
             "machine": machine(), "started": (old or {}).get("started", _now()),
             "figures": (old or {}).get("figures", [])}
-    if compute:
+
+    def begin():  # the first write: after the first job computed (it checks its data)
+        make_dirs(path)
         _write_json(path / STUDY_FILE, info)
-        _run_jobs(path, jobs, name, progress)
+
+    if compute:
+        if progress:  # after every check: an error stays the only line
+            print(f"study {name}: {study.title}. Full run: {study.full_time}.",
+                  file=sys.stderr, flush=True)
+        _run_jobs(path, jobs, name, progress, done=done, begin=begin)
     rows = read_rows(path)
     info["figures"] = study.figures(rows, ctx)
     info["rows"], info["jobs"] = len(rows), len(jobs)
@@ -333,11 +315,18 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
     return rows
 
 
-def _run_jobs(path: Path, jobs: list[Job], name: str, progress: bool) -> None:
-    """Appends the row of every job not yet in ``rows.jsonl``, with a progress bar."""
-    _drop_torn_line(path / ROWS_FILE)
-    done = {row_key(r["key"]) for r in read_rows(path) if "key" in r}
-    todo = [j for j in jobs if row_key(j.key) not in done]
+def _run_jobs(path: Path, jobs: list[Job], name: str, progress: bool, *, done: list[dict],
+              begin: Callable[[], None]) -> None:
+    """Appends the row of every job not yet in ``rows.jsonl``, with a progress bar.
+
+    ``begin()`` runs once, before the first row is written (or at the end if every row
+    was there): a job that fails on its data (e.g. more shots than a class holds) leaves
+    a new workdir unwritten.
+    """
+    store = rows_store(path)
+    have = {row_key(r["key"]) for r in done if "key" in r}
+    todo = [j for j in jobs if row_key(j.key) not in have]
+    begun = False
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -345,20 +334,21 @@ def _run_jobs(path: Path, jobs: list[Job], name: str, progress: bool) -> None:
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="row",
                    desc=f"study {name}", file=sys.stderr)
     try:
-        with open(path / ROWS_FILE, "a", encoding="utf-8") as f:
-            for job in todo:
-                if bar is not None:
-                    bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in job.key.items()))
-                start = time.perf_counter()
-                result = job.run()
-                row = {"key": job.key, **job.key, **result, "settings": job.settings,
-                       "seconds": round(time.perf_counter() - start, 3),
-                       "finished": _now()}
-                f.write(json.dumps(row, default=_json_default) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-                if bar is not None:
-                    bar.update(1)
+        for job in todo:
+            if bar is not None:
+                bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in job.key.items()))
+            start = time.perf_counter()
+            result = job.run()
+            row = {"key": job.key, **job.key, **result, "settings": job.settings,
+                   "seconds": round(time.perf_counter() - start, 3), "finished": _now()}
+            if not begun:
+                begin()
+                begun = True
+            store.append(row)
+            if bar is not None:
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    if not begun:
+        begin()

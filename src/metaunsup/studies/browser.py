@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from metaunsup.run.outputs import atomic_write_bytes
+
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars", "--remote-debugging-pipe")
@@ -188,7 +190,7 @@ def open_page(page, *, screenshot=None, width: int = 1200, max_height: int | Non
                 shot = cdp.call("Page.captureScreenshot",
                                 {"format": "png", "captureBeyondViewport": not max_height},
                                 session=sid)
-                Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
+                atomic_write_bytes(screenshot, base64.b64decode(shot["data"]))
             # Let late console messages arrive before reading the events.
             cdp.call("Runtime.evaluate", {"expression": "1"}, session=sid)
             errors = _errors(cdp.events)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 from metaunsup.errors import UserError
 
@@ -26,10 +25,13 @@ def _listing() -> str:
 
 
 def _setting(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value
+    """``KEY=VALUE`` of ``--set``; the value is typed by the setting's default."""
+    from metaunsup.values import parse_pair
+
+    try:
+        return parse_pair(text, what="--set")
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_parsers(sub) -> None:
@@ -59,7 +61,11 @@ def add_parsers(sub) -> None:
     rp.add_argument("dirs", nargs="+", metavar="DIR",
                     help="study workdirs (study.json) or demo report folders (results.json)")
     rp.add_argument("--out", default="study_report", metavar="DIR",
-                    help="writes DIR/index.html, DIR/README.md and DIR/images/")
+                    help="writes DIR/index.html, DIR/README.md and DIR/images/ (refused if DIR "
+                         "holds files metaunsup did not write there)")
+    rp.add_argument("--force", action="store_true",
+                    help="write into --out although it holds other files (they are never "
+                         "replaced); replace an existing --screenshot PNG")
     rp.add_argument("--title", default="metaunsup studies")
     rp.add_argument("--screenshot", metavar="PNG",
                     help="also open the page in headless Chromium, check it (console errors, "
@@ -69,9 +75,8 @@ def add_parsers(sub) -> None:
 
 
 def cmd_study(args) -> int:
-    from metaunsup.studies import get_study, run_study
+    from metaunsup.studies import run_study
 
-    study = get_study(args.name)
     overrides = dict(args.settings)
     words = ["metaunsup", "study", args.name, "--workdir", args.workdir]
     if args.rule:
@@ -80,9 +85,6 @@ def cmd_study(args) -> int:
         words.append("--quick")
     for k, v in args.settings:
         words += ["--set", f"{k}={v}"]
-    if args.progress and not args.figures_only:
-        print(f"study {args.name}: {study.title}. Full run: {study.full_time}.",
-              file=sys.stderr, flush=True)
     rows = run_study(args.name, args.workdir, rule=args.rule, quick=args.quick,
                      overrides=overrides, progress=args.progress, command=words,
                      compute=not args.figures_only)
@@ -92,15 +94,21 @@ def cmd_study(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from metaunsup.run.outputs import PNG, check_output_file
     from metaunsup.studies.report import render
 
-    html, md = render(args.dirs, args.out, title=args.title)
-    print(f"wrote {html} and {md}", flush=True)
-    if args.screenshot:
+    if args.screenshot:  # every check before the first write
         from metaunsup.studies.browser import find_chromium, open_page
 
+        check_output_file(args.screenshot, force=args.force, kind=PNG, option="--screenshot")
+        if args.screenshot_height < 0:
+            raise UserError(f"--screenshot-height must be >= 0 (0: the whole page), got "
+                            f"{args.screenshot_height}")
         if find_chromium() is None:
             raise UserError("--screenshot needs chromium (Debian: apt-get install chromium)")
+    html, md = render(args.dirs, args.out, title=args.title, force=args.force)
+    print(f"wrote {html} and {md}", flush=True)
+    if args.screenshot:
         res = open_page(html, screenshot=args.screenshot,
                         max_height=args.screenshot_height or None, timeout=60)
         broken = [i["alt"] for i in res["images"] if not i["width"] or not i["height"]]

@@ -16,11 +16,11 @@ import html
 import json
 import re
 import shlex
-import shutil
 from pathlib import Path
 from typing import Sequence
 
 from metaunsup.errors import UserError
+from metaunsup.run.outputs import open_output_dir
 from metaunsup.studies.base import Table
 
 _CSS = """
@@ -146,13 +146,17 @@ def _md_table(t: Table) -> str:
     return "\n".join(lines)
 
 
-def render(folders: Sequence, out, *, title: str = "metaunsup studies") -> tuple[Path, Path]:
+def render(folders: Sequence, out, *, title: str = "metaunsup studies",
+           force: bool = False) -> tuple[Path, Path]:
     """Writes ``out/index.html`` (self-contained) and ``out/README.md`` (+ ``out/images/``).
 
     Args:
       folders: study workdirs and demo report folders, in the order to show them.
-      out: the output folder (created; its ``images/`` is rewritten).
+      out: the output folder (created). A folder holding files that metaunsup did not
+        write there is refused (:mod:`metaunsup.run.outputs`); an earlier report's
+        files are replaced.
       title: the page title.
+      force: write beside other files in ``out`` (never replacing them).
 
     Returns:
       The paths of the HTML and Markdown files.
@@ -160,11 +164,10 @@ def render(folders: Sequence, out, *, title: str = "metaunsup studies") -> tuple
     if not folders:
         raise UserError("report needs at least one folder")
     sections = [load_section(f) for f in folders]  # all checked before any write
+    copies = [f"images/{k:02d}_{_slug(sec.source.name)}_{png.name}"
+              for k, sec in enumerate(sections) for _, png in sec.figures]
+    outdir = open_output_dir(out, force=force, planned=["index.html", "README.md", *copies])
     out = Path(out)
-    images = out / "images"
-    if images.exists():
-        shutil.rmtree(images)
-    images.mkdir(parents=True)
     stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     h = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
          f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
@@ -197,10 +200,11 @@ def render(folders: Sequence, out, *, title: str = "metaunsup studies") -> tuple
             h.append(f"<figure><img alt=\"{html.escape(caption)}\" "
                      f"src=\"data:image/png;base64,{data}\"><figcaption>{html.escape(caption)}"
                      "</figcaption></figure>")
-            copy = f"{k:02d}_{_slug(sec.source.name)}_{png.name}"
-            shutil.copyfile(png, images / copy)
-            md += [f"![{caption}](images/{copy})", ""]
+            copy = f"images/{k:02d}_{_slug(sec.source.name)}_{png.name}"
+            outdir.write_bytes(copy, png.read_bytes())
+            md += [f"![{caption}]({copy})", ""]
     h.append("</body></html>")
-    (out / "index.html").write_text("\n".join(h) + "\n", encoding="utf-8")
-    (out / "README.md").write_text("\n".join(md).rstrip() + "\n", encoding="utf-8")
+    outdir.write_text("index.html", "\n".join(h) + "\n")
+    outdir.write_text("README.md", "\n".join(md).rstrip() + "\n")
+    outdir.finish()
     return out / "index.html", out / "README.md"

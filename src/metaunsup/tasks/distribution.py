@@ -21,7 +21,7 @@ from metaunsup.errors import UserError
 from metaunsup.models import ACTIVATIONS, MLPSpec
 from metaunsup.tasks.augment import AugmentConfig
 from metaunsup.tasks.archs import arch_spec
-from metaunsup.tasks.pool import DataPool, build_pool, load_split
+from metaunsup.tasks.pool import DataPool, build_pool, check_episodes, load_split
 
 DEFAULT_HELD_OUT = ("mnist", "fashion_mnist", "movie_reviews", "text")
 
@@ -124,4 +124,5 @@ def load_pools(config: TaskDistConfig, *, seed: int = 0) -> tuple[DataPool, Data
                                    seed=seed)
         pools.append(build_pool(arrays, max_per_class=config.max_per_class, seed=seed,
                                 image=image))
+    check_episodes(pools[0], n_way=config.n_way, shots=config.shots, names=config.datasets)
     return pools[0], pools[1]

@@ -137,6 +137,28 @@ def _is_image(name: str) -> bool:
     return dataset_info(name).modality == "image"
 
 
+def check_episodes(pool: DataPool, *, n_way: int, shots: int, names: Sequence[str],
+                   where: str = "tasks") -> None:
+    """Raises a one-line error unless every dataset of ``pool`` can give an episode.
+
+    An episode draws ``n_way`` classes of one dataset and ``2 * shots`` distinct
+    examples of each (support + query); inside jit a shortfall would silently take
+    classes of another dataset or fail with an XLA error, so it is checked here.
+    """
+    counts, owner = np.asarray(pool.class_count), np.asarray(pool.class_dataset)
+    for k, name in enumerate(names):
+        n_classes = int(np.asarray(pool.dataset_num_classes)[k])
+        if n_classes < n_way:
+            raise UserError(f"{where}.n_way={n_way} but dataset {name!r} has only {n_classes} "
+                            f"classes; use {where}.n_way={n_classes} or fewer")
+        fewest = int(counts[owner == k].min())
+        if fewest < 2 * shots:
+            raise UserError(f"{where}.shots={shots} needs {2 * shots} examples of each class "
+                            f"(support + query) but dataset {name!r} keeps only {fewest} of "
+                            f"one class; use {where}.shots={fewest // 2} or fewer (or raise "
+                            f"{where}.max_per_class)")
+
+
 def sample_classes(key: PRNGKey, pool: DataPool, dataset_id: Array, n_way: int) -> Array:
     """Draws ``n_way`` distinct global class ids of dataset ``dataset_id``: [n_way]."""
     scores = jax.random.uniform(key, pool.class_count.shape)
