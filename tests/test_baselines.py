@@ -7,8 +7,11 @@ import pytest
 
 from metaunsup.errors import UserError
 from metaunsup.eval import compute_features, get_method, method_names
-from metaunsup.eval.features import map_features, network_features, reference_batch
+from metaunsup.models.featurize import (FeatureConfig, map_features, network_features,
+                                       reference_batch)
+from metaunsup.inner.unroll import initial_params
 from metaunsup.models import MLPSpec, bn_stats, features, init_params
+from metaunsup.streams import method_keys
 
 
 def _dataset(n_train=300, n_test=50, dim=12, seed=0):
@@ -83,7 +86,7 @@ def test_random_features_equal_the_network_with_reference_stats():
     seed = 3
     tr, te = compute_features("random", ds, spec=SPEC, seed=seed,
                               options={"reference_size": 64})
-    params = init_params(jax.random.PRNGKey(seed), SPEC)
+    params = initial_params(method_keys(seed)[0], SPEC)  # the trained methods' start
     ref = reference_batch(ds.x_train, seed=seed, size=64)
     assert ref.shape == (64, 12)
     stats = bn_stats(params, ref, SPEC)
@@ -93,10 +96,22 @@ def test_random_features_equal_the_network_with_reference_stats():
                                atol=1e-5)
 
 
+def test_random_is_the_network_every_trained_method_starts_from():
+    """Paired: the rule method with the rule that never learns gives random's features."""
+    ds = _dataset()
+    for seed in (0, 5):
+        rand = compute_features("random", ds, spec=SPEC, seed=seed)
+        none = compute_features("rule", ds, spec=SPEC, seed=seed,
+                                options={"rule": "none", "steps": 3, "batch_size": 16})
+        np.testing.assert_array_equal(rand[0], none[0])
+        np.testing.assert_array_equal(rand[1], none[1])
+
+
 def test_reference_batch_covering_the_split_gives_batch_mode_features():
     ds = _dataset(n_train=100)
     params = init_params(jax.random.PRNGKey(0), SPEC)
-    tr, _ = network_features(params, SPEC, ds.x_train, ds.x_test, seed=0, reference_size=500)
+    tr, _ = network_features(params, SPEC, ds.x_train, ds.x_test, seed=0,
+                             config=FeatureConfig(reference_size=500))
     np.testing.assert_allclose(tr, features(params, ds.x_train, SPEC), rtol=1e-5, atol=1e-5)
 
 

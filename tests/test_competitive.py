@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from metaunsup.errors import UserError
-from metaunsup.eval.methods import get_method
+from metaunsup.baselines.registry import get_method
 from metaunsup.models import MLPSpec
 from metaunsup.rules import make_rule
 from metaunsup.rules.competitive import CompetitiveState, LayerState

@@ -17,7 +17,7 @@ from metaunsup.eval import (
     ridge_probe,
     t_quantile_975,
 )
-from metaunsup.eval import methods as methods_module
+from metaunsup.baselines import registry as methods_module
 from metaunsup.models import MLPSpec
 
 

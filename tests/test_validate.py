@@ -1,12 +1,18 @@
 """The paired validation suite: fixed tasks, exact self-differences, rule specifications."""
+import dataclasses
 import json
 
+import chex
 import jax
 import numpy as np
 import pytest
 
 from metaunsup.cli import main
 from metaunsup.eval.validate import resolve_rule, validate_rules
+from metaunsup.models import MLPSpec
+from metaunsup.rules import make_rule
+from metaunsup.rules.loading import load_rule
+from metaunsup.run import save_rule
 from metaunsup.tasks.suite import SuiteConfig, build_suite, group_sizes, load_suite_pool
 
 TINY = SuiteConfig(tasks=3, steps=6, short_steps=2, groups=("tiny",))
@@ -60,21 +66,27 @@ def test_a_rule_against_itself_differs_by_exactly_zero_and_runs_are_repeatable()
         assert 0.0 <= r["accuracy"] <= 100.0
 
 
-def test_init_of_a_deterministic_rule_has_one_key_and_a_random_one_several(tmp_path):
-    shipped = resolve_rule("init:shipped", init_keys=3)
+def test_untrained_of_a_deterministic_rule_has_one_key_and_a_random_one_several(tmp_path):
+    shipped = resolve_rule("untrained:shipped", init_keys=3)
     assert len(shipped.meta_params) == 3  # random read-outs: several keys
     leaves = [jax.tree_util.tree_leaves(m) for m in shipped.meta_params]
     assert not all(np.array_equal(a, b) for a, b in zip(leaves[0], leaves[1]))
-    from metaunsup.models import MLPSpec
-    from metaunsup.rules import make_rule
-    from metaunsup.run import save_rule
-    import dataclasses
-
+    for k, meta in enumerate(shipped.meta_params):  # key k is load_rule's seed k
+        chex.assert_trees_all_equal(meta, load_rule("untrained:shipped", seed=k).meta_params)
     rule = make_rule("learned", MLPSpec(n_in=1, widths=(1,)), config="compact")
     path = tmp_path / "compact.safetensors"
     save_rule(path, rule.init_meta_params(jax.random.PRNGKey(7)), rule_name="learned",
               rule_config=dataclasses.asdict(rule.config), provenance={})
-    assert len(resolve_rule(f"init:{path}", init_keys=3).meta_params) == 1
+    assert len(resolve_rule(f"untrained:{path}", init_keys=3).meta_params) == 1
+
+
+def test_init_is_the_one_start_of_the_run_everywhere():
+    """init:RULE means the run's step 0 in validate as in load_rule: one theta."""
+    start = resolve_rule("init:shipped", init_keys=3)
+    assert len(start.meta_params) == 1
+    chex.assert_trees_all_equal(start.meta_params[0], load_rule("init:shipped").meta_params)
+    assert len(resolve_rule("random-init", init_keys=3).meta_params) == 3
+    assert len(resolve_rule("oja", init_keys=3).meta_params) == 1
 
 
 def test_cli_json_fields_and_bad_specs(capsys, tmp_path):

@@ -10,7 +10,7 @@
 
 Every input is checked here, at the boundary, with a one-line
 :class:`~metaunsup.errors.UserError`; inside, the functions are the library's
-(``metaunsup.inner.train``, ``metaunsup.eval.features``).
+(``metaunsup.inner.train``, ``metaunsup.models.featurize``).
 """
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ import numpy as np
 
 from metaunsup.errors import UserError, check_positive_int
 from metaunsup.eval.userdata import as_inputs
+from metaunsup.inner.train import train as _train
 from metaunsup.models import PAPER_WIDTHS, MLPSpec
+from metaunsup.models.featurize import map_features, reference_batch
 from metaunsup.network import Network, check_network, with_bn_stats
 from metaunsup.rules.loading import LoadedRule, load_rule
 
@@ -98,9 +100,6 @@ def train(rule: Any, x, *, widths: Sequence[int] = PAPER_WIDTHS, activation: str
       The trained :class:`Network` (a pytree holding the batch-norm statistics
       of a seeded reference batch of ``x``), or ``(network, TrainInfo)``.
     """
-    from metaunsup.eval.features import reference_batch
-    from metaunsup.inner.train import train as _train
-
     loaded = load_rule(rule)
     x = as_inputs(x, "x")
     seed = int(seed) if isinstance(seed, (int, np.integer)) else seed
@@ -139,8 +138,6 @@ def features(network: Network, x, *, chunk_size: int = 4096) -> np.ndarray:
     the rest of ``x``; a network without them (:func:`init_network`) uses the
     statistics of a seeded reference batch of ``x``.
     """
-    from metaunsup.eval.features import map_features, reference_batch
-
     network = check_network(network)
     x = as_inputs(x, "x")
     if x.shape[1] != network.spec.n_in:

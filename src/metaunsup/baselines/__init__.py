@@ -1,7 +1,8 @@
 """Baseline representations, registered as evaluation methods on import.
 
-Each module below calls :func:`metaunsup.eval.methods.register_method`; a new
-method module adds one import line here.
+Each module below calls :func:`metaunsup.baselines.registry.register_method`; a new
+method module adds one import line here. Importing anything from this package
+(the registry included) registers them all.
 """
 from metaunsup.baselines import simple  # noqa: F401  (registers raw, pca, random)
 from metaunsup.baselines import rule  # noqa: F401  (registers rule, autoencoder, vae)

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
+
+from metaunsup.baselines.registry import register_method, register_trainable
 from metaunsup.baselines.rule import train_update_rule
-from metaunsup.baselines.simple import random_features
+from metaunsup.baselines.simple import network_at_init
 from metaunsup.errors import UserError
-from metaunsup.eval.methods import register_method, register_trainable
-from metaunsup.models import MLPSpec
+from metaunsup.models import MLPSpec, init_params
+from metaunsup.rules import competitive, hand, make_rule
 
 HAND_RULE_METHODS = ("krotov_hopfield", "softhebb", "wta", "bcm", "oja")
 WIDE_WIDTH = 2000
@@ -28,8 +31,6 @@ WIDE_WIDTH = 2000
 
 def rule_overrides(rule_name: str, options: dict) -> dict:
     """The method options that name fields of ``rule_name``'s config."""
-    from metaunsup.rules import competitive, hand
-
     if rule_name in competitive.RULES:
         config_cls = competitive.RULES[rule_name][1]
     else:
@@ -41,8 +42,6 @@ def rule_overrides(rule_name: str, options: dict) -> dict:
 def _hand_trainer(rule_name: str):
     def train(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
               probe_fn=None):
-        from metaunsup.rules import make_rule
-
         rule = make_rule(rule_name, spec, **rule_overrides(rule_name, options))
         return train_update_rule(rule, {}, dataset, seed=seed, options=options,
                                  curve_every=curve_every, probe_fn=probe_fn)
@@ -58,7 +57,8 @@ def random_wide_features(dataset, *, spec: MLPSpec, seed: int, options: dict):
     if width <= 0:
         raise UserError(f"random_wide: width must be positive, got {width}")
     wide = dataclasses.replace(spec, widths=(width,))
-    return random_features(dataset, spec=wide, seed=seed, options=options)
+    params = init_params(jax.random.PRNGKey(int(seed)), wide)  # its own draw, as recorded
+    return network_at_init(params, dataset, spec=wide, seed=seed, options=options)
 
 
 _DESCRIPTIONS = {
@@ -70,6 +70,6 @@ _DESCRIPTIONS = {
 }
 for _name in HAND_RULE_METHODS:
     register_trainable(_name, _hand_trainer(_name), description=_DESCRIPTIONS[_name])
-register_method("random_wide", random_wide_features, stochastic=True,
+register_method("random_wide", random_wide_features, stochastic=True, options={"width": int},
                 description=f"random network of ONE hidden layer of {WIDE_WIDTH} units "
                             "(a different network)")

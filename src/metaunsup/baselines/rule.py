@@ -1,7 +1,7 @@
 """Methods that train the base network with an update rule on the unlabeled data.
 
-- ``rule``: a rule file (``options["rule"]``: a path, ``random-init``, or absent
-  for the rule shipped with metaunsup).
+- ``rule``: a rule (``options["rule"]``: any spec of :mod:`metaunsup.rules.loading`,
+  or absent for the rule shipped with metaunsup).
 - ``autoencoder``: backprop with Adam on the squared reconstruction error of a
   linear decoder from the top layer (the ``ae_sgd`` rule of :mod:`metaunsup.rules.hand`).
 - ``vae``: backprop with Adam on a VAE's negative ELBO (:mod:`metaunsup.rules.vae`).
@@ -16,12 +16,15 @@ backprop baselines.
 """
 from __future__ import annotations
 
-import jax
 import numpy as np
 
+from metaunsup.baselines.registry import register_trainable
 from metaunsup.errors import UserError
-from metaunsup.eval.methods import register_trainable
+from metaunsup.inner.train import train
 from metaunsup.models import MLPSpec
+from metaunsup.rules import make_rule
+from metaunsup.rules.loading import load_rule
+from metaunsup.streams import method_key
 
 DEFAULT_STEPS = 1000
 DEFAULT_BATCH = 128
@@ -42,21 +45,21 @@ def steps_and_batch(options: dict, n_examples: int) -> tuple[int, int]:
 
 def train_update_rule(rule, meta_params, dataset, *, seed: int, options: dict,
                       curve_every=None, probe_fn=None):
-    """Trains a network seeded by ``seed`` with ``rule``; returns :class:`TrainResult`."""
-    from metaunsup.inner.train import train
+    """Trains the seed's network with ``rule``; returns :class:`~metaunsup.inner.train.TrainResult`.
 
+    The network and the minibatch order come from the seed's method keys
+    (:func:`metaunsup.streams.method_keys`), as for every method of that seed.
+    """
     x = np.asarray(dataset.x_train)
     steps, batch = steps_and_batch(options, len(x))
     return train(rule, meta_params, x, steps=steps, batch_size=batch,
-                 key=jax.random.PRNGKey(seed), curve_every=curve_every, probe_fn=probe_fn,
+                 key=method_key(seed), curve_every=curve_every, probe_fn=probe_fn,
                  progress=bool(options.get("progress", False)))
 
 
 def train_with_rule(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
                     probe_fn=None):
-    """The ``rule`` method's training: the rule file named by ``options["rule"]``."""
-    from metaunsup.rules.loading import load_rule
-
+    """The ``rule`` method's training: the rule spec named by ``options["rule"]``."""
     loaded = load_rule(options.get("rule"), seed=seed)
     return train_update_rule(loaded.for_net(spec), loaded.meta_params, dataset, seed=seed,
                              options=options, curve_every=curve_every, probe_fn=probe_fn)
@@ -65,8 +68,6 @@ def train_with_rule(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_e
 def _backprop_trainer(rule_name: str):
     def train(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
               probe_fn=None):
-        from metaunsup.rules import make_rule
-
         rule = make_rule(rule_name, spec, optimizer="adam",
                          lr=float(options.get("lr", BACKPROP_LR)))
         return train_update_rule(rule, {}, dataset, seed=seed, options=options,
@@ -76,9 +77,12 @@ def _backprop_trainer(rule_name: str):
     return train
 
 
-register_trainable("rule", train_with_rule,
+BACKPROP_OPTIONS = {"lr": float}
+"""Options of the methods trained by backprop (beside the training options)."""
+
+register_trainable("rule", train_with_rule, options={"rule": str},
                    description="a base network trained by an update rule (default: the shipped rule)")
-register_trainable("autoencoder", _backprop_trainer("ae_sgd"),
+register_trainable("autoencoder", _backprop_trainer("ae_sgd"), options=BACKPROP_OPTIONS,
                    description="the base network as encoder of an autoencoder, trained by Adam")
-register_trainable("vae", _backprop_trainer("vae"),
+register_trainable("vae", _backprop_trainer("vae"), options=BACKPROP_OPTIONS,
                    description="the base network as encoder of a VAE, trained by Adam")

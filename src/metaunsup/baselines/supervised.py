@@ -3,7 +3,7 @@
 The paper's third comparison (Metz et al. 2019, sec. 5): the same base network,
 with a linear softmax head on its top layer, trained with Adam on the
 cross-entropy of exactly the ``shots`` labelled examples per class that the
-probe will see (drawn by :func:`metaunsup.eval.probes.few_shot_indices` with the
+probe will see (drawn by :func:`metaunsup.data.episodes.few_shot_indices` with the
 same seed), full batch, for ``steps`` steps. The head is then discarded and the
 top layer is probed like every other method's. This is the one method that
 reads labels (only those of the support set).
@@ -21,12 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from metaunsup.baselines.rule import BACKPROP_LR, steps_and_batch
+from metaunsup.baselines.registry import register_trainable
+from metaunsup.baselines.rule import BACKPROP_LR, BACKPROP_OPTIONS, steps_and_batch
+from metaunsup.data.episodes import few_shot_indices
 from metaunsup.errors import UserError
-from metaunsup.eval.methods import register_trainable
 from metaunsup.inner.train import segments
 from metaunsup.inner.unroll import initial_params
 from metaunsup.models import MLPSpec, features
+from metaunsup.progress import progress_bar
+from metaunsup.streams import method_keys
 from metaunsup.types import LayerParams, Params
 
 
@@ -65,8 +68,6 @@ def _fit(trainable, opt_state, v, x, y, *, spec: MLPSpec, length: int, lr: float
 def train_supervised(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_every=None,
                      probe_fn=None, chunk: int = 250) -> SupervisedResult:
     """Trains the seeded base network on the support set (module doc)."""
-    from metaunsup.eval.probes import few_shot_indices
-
     if "shots" not in options:
         raise UserError("the supervised method needs options['shots'] (the probe's shots)")
     idx = few_shot_indices(dataset.y_train, int(options["shots"]), seed)
@@ -74,9 +75,9 @@ def train_supervised(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_
     classes, y = np.unique(np.asarray(dataset.y_train)[idx], return_inverse=True)
     x = jnp.asarray(np.asarray(dataset.x_train, np.float32)[idx])
     y = jnp.asarray(y, jnp.int32)
-    # The network the rule-trained methods start from for this seed (inner.train
-    # splits its key into (init, data) and builds the network from the first).
-    k_init, k_head = jax.random.split(jax.random.PRNGKey(seed))
+    # The network every method of this seed starts from (streams.method_keys: the
+    # first key builds the network, the second, here, the head).
+    k_init, k_head = method_keys(seed)
     params = initial_params(k_init, spec)
     top = spec.widths[-1]
     head = (jax.random.normal(k_head, (top, len(classes)), jnp.float32) / np.sqrt(top),
@@ -90,27 +91,22 @@ def train_supervised(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_
         return tuple(p._replace(w=w, b=b) for p, (w, b) in zip(params, trainable[0]))
 
     curve_steps, curve = ([0], [probe_fn(params)]) if curve_every else ([], [])
-    bar = None
-    if options.get("progress"):
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=steps, unit="step", desc="inner (supervised)")
+    bar = progress_bar(bool(options.get("progress")), total=steps, unit="step",
+                       desc="inner (supervised)")
     loss, done = float("nan"), 0
     try:
         for length, probe in segments(steps, curve_every, chunk):
             trainable, opt_state, loss = _fit(trainable, opt_state, v, x, y, spec=spec,
                                               length=length, lr=lr)
             done += length
-            if bar is not None:
-                bar.update(length)
+            bar.update(length)
             if probe:
                 curve_steps.append(done)
                 curve.append(probe_fn(current()))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return SupervisedResult(current(), curve_steps, curve, float(loss))
 
 
-register_trainable("supervised", train_supervised,
+register_trainable("supervised", train_supervised, options=BACKPROP_OPTIONS,
                    description="the base network trained by Adam on the probe's labelled examples")

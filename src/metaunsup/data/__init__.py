@@ -7,7 +7,8 @@
 See ``registry`` (names, splits, caching), ``sources`` (offline copies, checked
 downloads), ``transforms`` (bilinear resize), ``episodes`` (few-shot sampling).
 """
-from metaunsup.data.episodes import Episode, sample_episode, sample_few_shot, stratified_split
+from metaunsup.data.episodes import (Episode, check_shots, few_shot_indices, sample_episode,
+                                     sample_few_shot, stratified_split)
 from metaunsup.data.registry import (
     PAPER_RESOLUTIONS,
     RESOLUTION_RANGE,
@@ -26,8 +27,10 @@ __all__ = [
     "Dataset",
     "DatasetInfo",
     "Episode",
+    "check_shots",
     "dataset_info",
     "download",
+    "few_shot_indices",
     "list_datasets",
     "load",
     "resize_images",

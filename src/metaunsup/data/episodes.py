@@ -83,6 +83,53 @@ def sample_few_shot(y, shots: int, seed: int, *, classes: Sequence[int] | None =
     return np.concatenate(picks).astype(np.int64)
 
 
+def check_shots(labels, shots: int, num_classes: int | None = None) -> np.ndarray:
+    """Checks every class has at least ``shots`` examples; returns the class ids.
+
+    Args:
+      labels: [N] integer labels of the split the support set is drawn from.
+      shots: examples per class wanted.
+      num_classes: if given, classes are ``0..num_classes-1`` and each must occur.
+    """
+    labels = np.asarray(labels)
+    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots <= 0:
+        raise UserError(f"shots must be a positive integer, got {shots!r}")
+    classes, counts = np.unique(labels, return_counts=True)
+    if num_classes is not None:
+        full = np.zeros(num_classes, dtype=np.int64)
+        inside = (classes >= 0) & (classes < num_classes)
+        full[classes[inside]] = counts[inside]
+        classes, counts = np.arange(num_classes), full
+    if classes.size < 2:
+        raise UserError(f"a probe needs at least 2 classes, the labels have {classes.size}")
+    smallest = int(np.argmin(counts))
+    if counts[smallest] < shots:
+        raise UserError(
+            f"shots={shots} but class {classes[smallest]} has only {counts[smallest]} "
+            f"training examples; use --shots {int(counts[smallest])} or fewer")
+    return classes
+
+
+def few_shot_indices(labels, shots: int, seed: int, num_classes: int | None = None) -> np.ndarray:
+    """Indices of ``shots`` examples per class, drawn without replacement.
+
+    Checks the request (:func:`check_shots`), then draws with
+    :func:`sample_few_shot` (``numpy.random.default_rng(seed)``).
+
+    Args:
+      labels: [N] integer labels.
+      shots: examples per class.
+      seed: integer seed.
+      num_classes: optional number of classes (all must occur).
+
+    Returns:
+      [num_classes * shots] int indices into ``labels``, grouped by class.
+    """
+    labels = np.asarray(labels)
+    classes = check_shots(labels, shots, num_classes)
+    return sample_few_shot(labels, shots, int(seed), classes=classes)
+
+
 def sample_episode(x, y, *, shots: int, query_shots: int | None = None, seed: int,
                    classes: int | Sequence[int] | None = None, relabel: bool = False) -> Episode:
     """Samples a k-shot support set and a disjoint query set from (x, y).

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from metaunsup.errors import UserError
+from metaunsup.progress import progress_bar
 
 CACHE_ENV = "METAUNSUP_DATA"
 DOWNLOAD_ENV = "METAUNSUP_DOWNLOAD"
@@ -175,21 +176,8 @@ def download(
 
 
 def _progress_bar(total: int | None, desc: str, *, enabled: bool):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is a core dependency, but a bar is never essential
-        enabled = False
-    if not enabled:
-
-        class _Null:
-            def update(self, n):
-                pass
-
-            def close(self):
-                pass
-
-        return _Null()
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False)
+    return progress_bar(enabled, total=total, desc=desc, unit="B", unit_scale=True,
+                        unit_divisor=1024, leave=False)
 
 
 # ------------------------------------------------------------------------------- IDX

@@ -1,6 +1,6 @@
 """Comparing methods on one dataset: accuracy-versus-steps curves, a table, a report folder.
 
-For a *trainable* method (:func:`metaunsup.eval.methods.register_trainable`)
+For a *trainable* method (:func:`metaunsup.baselines.registry.register_trainable`)
 :func:`method_curve` trains one base network per seed and probes it every
 ``every`` steps; its last point is exactly the accuracy :func:`evaluate` reports
 for that method, seed and number of steps (same network, same support and
@@ -16,7 +16,6 @@ and first-layer filter images.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,12 +23,16 @@ from typing import Any, Callable, Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from metaunsup.baselines.registry import get_method
+from metaunsup.errors import UserError
 from metaunsup.eval.evaluate import evaluate
-from metaunsup.eval.features import map_features, reference_batch
-from metaunsup.eval.methods import get_method
-from metaunsup.eval.probes import ProbeConfig, query_indices, few_shot_indices, get_probe
+from metaunsup.eval.probes import ProbeConfig, few_shot_indices, get_probe, query_indices
+from metaunsup.eval.report import plot_curves, plot_filters, write_markdown_table
 from metaunsup.eval.stats import mean_ci95
 from metaunsup.models import MLPSpec, bn_stats
+from metaunsup.models.featurize import map_features, reference_batch
+from metaunsup.run.checkpoint import dumps_json
+from metaunsup.run.outputs import OutputDir, open_output_dir
 
 
 def row_probe(dataset, spec: MLPSpec, *, shots: int, seed: int, config: ProbeConfig,
@@ -38,7 +41,7 @@ def row_probe(dataset, spec: MLPSpec, *, shots: int, seed: int, config: ProbeCon
 
     Gives the probe full-size feature arrays in which only the support and query
     rows (the ones it reads, for this ``seed``) are filled, so the result is the
-    probe's on :func:`metaunsup.eval.features.network_features`.
+    probe's on :func:`metaunsup.models.featurize.network_features`.
     """
     probe_fn = get_probe(probe)
     s_idx = few_shot_indices(dataset.y_train, shots, seed)
@@ -91,8 +94,6 @@ def method_curve(method: str, dataset, *, spec: MLPSpec, shots: int, seeds: Sequ
                  every: int, config: ProbeConfig = ProbeConfig(), probe: str = "logreg",
                  options: dict | None = None) -> Curve:
     """Trains ``method``'s network once per seed, probing every ``every`` steps."""
-    from metaunsup.errors import UserError
-
     entry = get_method(method)
     if entry.train is None:
         raise UserError(f"method {method!r} does not train, so it has no curve over steps")
@@ -109,6 +110,17 @@ def method_curve(method: str, dataset, *, spec: MLPSpec, shots: int, seeds: Sequ
             curve.first_params = res.params
     curve.seconds = time.perf_counter() - start
     return curve
+
+
+def curve_records(curve: Curve, *, dataset: str, resolution: int | None, shots: int,
+                  options: dict) -> list[dict]:
+    """One JSON-able record per point of ``curve`` (``metaunsup evaluate --curve-every``)."""
+    summary = curve.summary()
+    return [{"method": curve.method, "dataset": dataset, "resolution": resolution,
+             "shots": shots, "seeds": list(curve.seeds), "step": int(step),
+             "mean": summary["mean"][i], "ci95": summary["ci95"][i],
+             "accuracies": [a[i] for a in curve.accuracies], "options": options}
+            for i, step in enumerate(summary["steps"])]
 
 
 def compare(dataset, methods: Sequence[str], *, spec: MLPSpec, shots: int,
@@ -166,9 +178,6 @@ def write_report(out_dir, results: dict[str, tuple[list[dict], dict, dict]], *,
     Returns:
       The folder's path.
     """
-    from metaunsup.eval.report import plot_curves, plot_filters, write_markdown_table
-    from metaunsup.run.outputs import OutputDir, open_output_dir
-
     out = out_dir if isinstance(out_dir, OutputDir) else open_output_dir(out_dir)
     rows, curve_data, flat_data, images = [], {}, {}, []
     for name, (records, curves, flat) in results.items():
@@ -191,17 +200,10 @@ def write_report(out_dir, results: dict[str, tuple[list[dict], dict, dict]], *,
         rows, path, title=title, notes=list(notes) + figures))
     payload = {"meta": meta or {}, "records": rows, "curves": curve_data,
                "flat": {d: {m: list(v) for m, v in f.items()} for d, f in flat_data.items()}}
-    out.write_text("results.json", json.dumps(payload, indent=1, default=_json_default))
+    out.write_text("results.json", dumps_json(payload, indent=1))
     return out.finish()
 
 
 # What write_report always writes (filter images depend on the methods).
 REPORT_FILES = ("README.md", "results.json", "curves.png")
 
-
-def _json_default(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return x.item()
-    if isinstance(x, float) and np.isnan(x):
-        return None
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")

@@ -1,7 +1,7 @@
 """Repeated few-shot evaluation: probe accuracy over explicit seeds, mean and 95% interval.
 
 :func:`evaluate_features` probes given features (or features made per seed);
-:func:`evaluate` runs a registered method (:mod:`metaunsup.eval.methods`) on a
+:func:`evaluate` runs a registered method (:mod:`metaunsup.baselines.registry`) on a
 dataset and probes what it produces. For a stochastic method, probe seed ``s``
 also seeds the method, so each seed draws a new network *and* a new support set.
 """
@@ -14,10 +14,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from metaunsup.baselines.registry import compute_features, get_method
+from metaunsup.data.episodes import check_shots
 from metaunsup.errors import UserError
-from metaunsup.eval.methods import compute_features, get_method
-from metaunsup.eval.probes import ProbeConfig, check_shots, get_probe
+from metaunsup.eval.probes import ProbeConfig, get_probe
 from metaunsup.eval.stats import mean_ci95
+from metaunsup.models import MLPSpec
 
 FeaturePair = tuple[np.ndarray, np.ndarray]
 
@@ -128,3 +130,43 @@ def evaluate(method: str, dataset, *, spec, shots: int, seeds: Sequence[int],
     result = evaluate_features(feats, dataset.y_train, dataset.y_test, shots=shots,
                                seeds=seeds, probe=probe, config=config)
     return dataclasses.replace(result, seconds=time.perf_counter() - start)
+
+
+def evaluate_methods(methods: Sequence[str], dataset, *, dataset_name: str,
+                     resolution: int | None, widths: Sequence[int], activation: str,
+                     shots: int, seeds: Sequence[int], probe: str = "logreg",
+                     max_test: int | None = 2000, options: dict | None = None,
+                     standardize: bool = True,
+                     on_record: Callable[[dict], None] | None = None) -> list[dict]:
+    """Evaluates each method on ``dataset``: one JSON-able record per method.
+
+    The records are those ``metaunsup evaluate --json`` prints: :class:`ProbeResult`'s
+    fields, the settings, and ``test_examples`` (how many test examples were scored).
+    ``on_record`` is called with each as soon as it is computed.
+    """
+    options = dict(options or {})
+    for m in methods:
+        get_method(m)  # unknown names fail before any work
+    spec = MLPSpec(n_in=int(dataset.x_train.shape[1]), widths=tuple(widths),
+                   activation=activation)
+    check_shots(dataset.y_train, shots)
+    config = ProbeConfig(max_test=max_test, standardize=standardize)
+    n_test = len(dataset.y_test)
+    records = []
+    for m in methods:
+        res = evaluate(m, dataset, spec=spec, shots=shots, seeds=seeds, probe=probe,
+                       config=config, options=options)
+        rec = {"method": m, "dataset": dataset_name, "resolution": resolution,
+               "shots": shots, **res.to_dict(), "widths": list(widths),
+               "activation": activation, "probe": probe, "standardize": standardize,
+               "max_test": max_test,
+               "test_examples": n_test if max_test is None else min(max_test, n_test),
+               "options": options}
+        rec["seconds"] = round(rec["seconds"], 3)
+        if on_record is not None:
+            on_record(rec)
+        records.append(rec)
+    return records
+
+
+__all__ = ["ProbeResult", "evaluate", "evaluate_features", "evaluate_methods"]

@@ -17,18 +17,20 @@ Two probes:
 
 Randomness: all of it flows from the integer ``seed``. The support draw uses
 ``default_rng(seed)`` (:func:`metaunsup.data.sample_few_shot`), the query subset
-an independent stream ``default_rng([seed, 1])``, so changing ``max_test`` never
-changes the support set.
+an independent stream (:func:`metaunsup.streams.query_rng`), so changing ``max_test``
+never changes the support set.
 """
 from __future__ import annotations
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 
+from metaunsup.data.episodes import few_shot_indices
 from metaunsup.errors import UserError
-
-_QUERY_STREAM = 1
+from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_predict
+from metaunsup.streams import query_rng
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,59 +66,10 @@ class ProbeConfig:
             raise UserError(f"max_test must be a positive integer or None, got {self.max_test}")
 
 
-def check_shots(labels, shots: int, num_classes: int | None = None) -> np.ndarray:
-    """Checks every class has at least ``shots`` examples; returns the class ids.
-
-    Args:
-      labels: [N] integer labels of the split the support set is drawn from.
-      shots: examples per class wanted.
-      num_classes: if given, classes are ``0..num_classes-1`` and each must occur.
-    """
-    labels = np.asarray(labels)
-    if not isinstance(shots, (int, np.integer)) or isinstance(shots, bool) or shots <= 0:
-        raise UserError(f"shots must be a positive integer, got {shots!r}")
-    classes, counts = np.unique(labels, return_counts=True)
-    if num_classes is not None:
-        full = np.zeros(num_classes, dtype=np.int64)
-        inside = (classes >= 0) & (classes < num_classes)
-        full[classes[inside]] = counts[inside]
-        classes, counts = np.arange(num_classes), full
-    if classes.size < 2:
-        raise UserError(f"a probe needs at least 2 classes, the labels have {classes.size}")
-    smallest = int(np.argmin(counts))
-    if counts[smallest] < shots:
-        raise UserError(
-            f"shots={shots} but class {classes[smallest]} has only {counts[smallest]} "
-            f"training examples; use --shots {int(counts[smallest])} or fewer")
-    return classes
-
-
-def few_shot_indices(labels, shots: int, seed: int, num_classes: int | None = None) -> np.ndarray:
-    """Indices of ``shots`` examples per class, drawn without replacement.
-
-    Checks the request (:func:`check_shots`), then draws with
-    :func:`metaunsup.data.sample_few_shot` (``numpy.random.default_rng(seed)``).
-
-    Args:
-      labels: [N] integer labels.
-      shots: examples per class.
-      seed: integer seed.
-      num_classes: optional number of classes (all must occur).
-
-    Returns:
-      [num_classes * shots] int indices into ``labels``, grouped by class.
-    """
-    from metaunsup.data import sample_few_shot
-
-    labels = np.asarray(labels)
-    classes = check_shots(labels, shots, num_classes)
-    return sample_few_shot(labels, shots, int(seed), classes=classes)
-
-
 def query_indices(n_test: int, max_test: int | None, seed: int) -> np.ndarray:
     if max_test is None or max_test >= n_test:
         return np.arange(n_test)
-    rng = np.random.default_rng([int(seed), _QUERY_STREAM])
+    rng = query_rng(seed)
     return np.sort(rng.choice(n_test, size=max_test, replace=False))
 
 
@@ -202,10 +155,6 @@ def ridge_probe(train_features, train_labels, test_features, test_labels, *, sho
     Returns:
       Accuracy on the (subset of the) test split, a fraction in [0, 1].
     """
-    import jax.numpy as jnp
-
-    from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_predict
-
     fs, ys, fq, yq = _split(train_features, train_labels, test_features, test_labels,
                             shots, seed, config)
     classes, ys_idx = np.unique(ys, return_inverse=True)

@@ -1,8 +1,10 @@
-"""Figures and tables for a run's ``report/`` folder.
+"""Figures and tables for a run's ``report/`` folder; the one figure writer.
 
-Everything here draws on a :class:`matplotlib.figure.Figure` attached to an Agg
-canvas, so no display (and no global pyplot state) is ever needed; matplotlib
-is imported lazily inside the plotting functions (it is an optional extra).
+Every figure (here and in :mod:`metaunsup.studies.plots`) is a
+:class:`matplotlib.figure.Figure` on an Agg canvas made by :func:`new_figure` and
+written by :func:`save_figure`, so no display (and no global pyplot state) is ever
+needed; matplotlib is imported on the first figure (start-up time of commands
+that draw none).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ _DPI = 120
 _YLABEL = "10-shot probe accuracy (%)"
 
 
-def _new_figure(width: float, height: float):
-    """Returns a display-free figure on an Agg canvas."""
+def new_figure(width: float, height: float):
+    """A display-free figure on an Agg canvas (every figure of metaunsup starts here)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -28,7 +30,8 @@ def _new_figure(width: float, height: float):
     return fig
 
 
-def _save(fig, path) -> Path:
+def save_figure(fig, path) -> Path:
+    """Writes ``fig`` as a PNG at ``path`` (parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=_DPI, format="png")
@@ -68,7 +71,7 @@ def plot_curves(curves: Mapping[str, Mapping[str, Mapping]], path, *,
     datasets = list(dict.fromkeys([*curves, *flat]))
     if not datasets:
         raise UserError("plot_curves: no datasets to plot")
-    fig = _new_figure(4.2 * len(datasets) + 0.6, 3.6)
+    fig = new_figure(4.2 * len(datasets) + 0.6, 3.6)
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, ds in zip(axes, datasets):
         all_steps = []
@@ -97,7 +100,7 @@ def plot_curves(curves: Mapping[str, Mapping[str, Mapping]], path, *,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _set_step_scale(ax, steps: Sequence[float]) -> None:
@@ -140,7 +143,7 @@ def plot_filters(w, path, *, image_shape: tuple[int, ...], max_filters: int = 64
         raise UserError("plot_filters: no filters to show")
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig = _new_figure(1.0 * cols + 0.2, 1.0 * rows + (0.4 if title else 0.2))
+    fig = new_figure(1.0 * cols + 0.2, 1.0 * rows + (0.4 if title else 0.2))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for j, ax in enumerate(axes):
         ax.set_xticks([])
@@ -155,7 +158,7 @@ def plot_filters(w, path, *, image_shape: tuple[int, ...], max_filters: int = 64
         fig.suptitle(title)
     fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02,
                         top=0.9 if title else 0.98, wspace=0.08, hspace=0.08)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _cell(rec: Mapping | None) -> str:

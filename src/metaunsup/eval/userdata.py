@@ -37,9 +37,6 @@ def as_inputs(arr, name: str = "x") -> np.ndarray:
     return x.reshape(x.shape[0], -1).astype(np.float32) / np.float32(scale)
 
 
-_inputs = as_inputs
-
-
 def _labels(arr, name: str) -> np.ndarray:
     y = check_array(arr, name=name, ndim=1)
     if y.dtype.kind == "f":
@@ -109,7 +106,7 @@ def load_npz(path: str | Path) -> Dataset:
         raise UserError(f"{path}: missing arrays {', '.join(missing)} "
                         f"(need {', '.join(KEYS)})")
     raw = {k: arrays[k] for k in KEYS}
-    x_train, x_test = _inputs(raw["x_train"], "x_train"), _inputs(raw["x_test"], "x_test")
+    x_train, x_test = as_inputs(raw["x_train"], "x_train"), as_inputs(raw["x_test"], "x_test")
     y_train, y_test = _labels(raw["y_train"], "y_train"), _labels(raw["y_test"], "y_test")
     if x_train.shape[1] != x_test.shape[1]:
         raise UserError(f"x_train and x_test differ in input size: "
@@ -126,3 +123,21 @@ def load_npz(path: str | Path) -> Dataset:
         name=path.stem, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         num_classes=int(max(y_train.max(), y_test.max())) + 1, image_shape=shape,
         modality="image" if shape else "points")
+
+
+def read_unlabeled(path: str | Path) -> np.ndarray:
+    """The unlabeled array in ``path`` as float32 [N, D] (``train --data``, ``features --data``).
+
+    A ``.npy`` array [N, D] or [N, H, W], or a ``.npz`` whose ``x_train`` (else its
+    only array) is used; converted by :func:`as_inputs`.
+    """
+    loaded = read_array_file(path)
+    if isinstance(loaded, dict):  # an .npz
+        names = list(loaded)
+        name = "x_train" if "x_train" in names else (names[0] if len(names) == 1 else None)
+        if name is None:
+            raise UserError(f"{path}: an .npz needs an x_train array or exactly one "
+                            f"array (has {', '.join(names) or 'none'})")
+        loaded = loaded[name]
+    return as_inputs(loaded, name=str(path))
+

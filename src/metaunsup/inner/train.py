@@ -21,6 +21,7 @@ import numpy as np
 
 from metaunsup.errors import UserError, check_array, check_positive_int
 from metaunsup.inner.unroll import InnerState, init_inner_state, unroll_jit
+from metaunsup.progress import progress_bar
 from metaunsup.rules.base import UpdateRule
 from metaunsup.types import MetaParams, Params, PRNGKey
 
@@ -91,7 +92,8 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
       probe_fn: function of the base network's parameters (e.g. few-shot
         accuracy of their features); required with ``curve_every``.
       chunk: steps per ``lax.scan`` call; bounds device memory.
-      progress: show a tqdm progress bar (rate and ETA).
+      progress: show a progress bar (rate and ETA; on a terminal only,
+        :mod:`metaunsup.progress`).
       inner_state: continue from this state instead of a fresh network.
       params: start from this base network (its rule state is initialised as
         for a fresh one: same keys) instead of freshly drawn parameters.
@@ -114,7 +116,7 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
             raise UserError("curve_every needs a probe_fn to evaluate")
     data = data.astype(np.float32, copy=False)
 
-    k_init, k_data = jax.random.split(key)
+    k_init, k_data = jax.random.split(key)  # streams.method_keys for key = method_key(seed)
     if inner_state is None:
         inner_state = init_inner_state(rule, meta_params, key=k_init)
         if params is not None:  # the keys init_inner_state uses for the rule state
@@ -130,11 +132,7 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
         curve_steps.append(0)
         curve.append(probe_fn(inner_state.params))
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # lazy: only interactive runs need it
-
-        bar = tqdm(total=steps, unit="step", desc=f"inner ({rule.name})")
+    bar = progress_bar(progress, total=steps, unit="step", desc=f"inner ({rule.name})")
     metrics: dict[str, float] = {}
     done = 0
     try:
@@ -142,14 +140,13 @@ def train(rule: UpdateRule, meta_params: MetaParams, data_x, *, steps: int, batc
             idx = np.stack([next(batches) for _ in range(length)])  # [length, B]
             inner_state, stacked = unroll_jit(rule, meta_params, inner_state, data[idx])
             done += length
-            if bar is not None:
+            if not bar.disable:
                 jax.block_until_ready(inner_state.params)
-                bar.update(length)
+            bar.update(length)
             if probe:
                 curve_steps.append(done)
                 curve.append(probe_fn(inner_state.params))
         metrics = {k: float(np.mean(v)) for k, v in jax.device_get(stacked).items()}
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return TrainResult(inner_state.params, inner_state, curve_steps, curve, metrics)

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from metaunsup.errors import UserError
+from metaunsup.inner.task import REMAT
 from metaunsup.models import MLPSpec
+from metaunsup.outer.estimators import make_estimator
 from metaunsup.rules import make_rule
 from metaunsup.rules.base import UpdateRule
 from metaunsup.tasks.augment import AugmentConfig
 from metaunsup.tasks.distribution import TaskDistConfig
+from metaunsup.tasks.suite import SuiteConfig
 from metaunsup.values import cast_value, parse_pair
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -153,9 +156,6 @@ class MetaTrainConfig:
                   "keep", "eval_steps", "eval_tasks"):
             if not isinstance(getattr(self, f), int) or getattr(self, f) <= 0:
                 raise UserError(f"{f} must be a positive integer, got {getattr(self, f)!r}")
-        from metaunsup.outer.estimators import make_estimator
-        from metaunsup.tasks.suite import SuiteConfig
-
         object.__setattr__(self, "es_horizons", tuple(self.es_horizons))
         object.__setattr__(self, "eval_groups", tuple(self.eval_groups))
         if self.estimator in ESTIMATORS:
@@ -166,8 +166,6 @@ class MetaTrainConfig:
             raise UserError(f"es_horizons must satisfy 1 <= lo <= hi, got {self.es_horizons}")
         SuiteConfig(tasks=self.eval_tasks, steps=self.eval_steps, groups=self.eval_groups,
                     short_steps=min(20, self.eval_steps))  # checks the validation settings
-        from metaunsup.inner.task import REMAT
-
         if self.remat not in REMAT:
             raise UserError(f"remat must be true, false, \"dots\" or \"nested\", "
                             f"got {self.remat!r}")

@@ -32,7 +32,9 @@ import dataclasses
 import os
 from typing import Any, Callable, Mapping, TypeVar
 
+import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from metaunsup.errors import UserError
 from metaunsup.types import PyTree
@@ -115,8 +117,6 @@ def initialize(spec: DistributedSpec) -> None:
     default (every interface of process 0's host). Failure to join is a
     :class:`UserError`.
     """
-    import jax
-
     if spec.num_processes == 1 and spec.coordinator is None:
         return  # a run of one process needs no coordination
     kwargs: dict[str, Any] = {"initialization_timeout": spec.timeout_s}
@@ -135,22 +135,16 @@ def initialize(spec: DistributedSpec) -> None:
 
 def is_writer() -> bool:
     """Whether this process owns the run directory (process 0; always, in one process)."""
-    import jax
-
     return jax.process_index() == 0
 
 
 def task_mesh():
     """A 1-D mesh over every device of every process, axis ``"tasks"``."""
-    import jax
-
     return jax.sharding.Mesh(np.array(jax.devices()), (TASK_AXIS,))
 
 
 def check_meta_batch(meta_batch: int) -> None:
     """In a multi-process run the meta-batch must split evenly over all devices."""
-    import jax
-
     n = jax.device_count()
     if jax.process_count() > 1 and meta_batch % n:
         raise UserError(f"meta_batch = {meta_batch} does not split over the {n} devices of "
@@ -168,9 +162,6 @@ def broadcast(tree: T) -> T:
     Every process passes a tree of the same structure, shapes and dtypes (the
     others' values are ignored). In a single process: ``tree`` as NumPy.
     """
-    import jax
-    from jax.experimental import multihost_utils
-
     host = jax.tree_util.tree_map(np.asarray, tree)
     if jax.process_count() == 1:
         return host
@@ -180,9 +171,6 @@ def broadcast(tree: T) -> T:
 
 def to_host(tree: T) -> T:
     """``tree`` as NumPy arrays, gathering shards held by other processes (a collective)."""
-    import jax
-    from jax.experimental import multihost_utils
-
     def one(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             return np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -197,8 +185,6 @@ def local_copy(tree: T) -> T:
     Every process holds a whole replica, so each reads its own; unlike
     :func:`to_host` this is safe where processes may not all call it.
     """
-    import jax
-
     def one(x):
         if isinstance(x, jax.Array) and not x.is_fully_addressable:
             if not x.sharding.is_fully_replicated:
@@ -216,8 +202,6 @@ def on_writer(fn: Callable[[], T]) -> T | None:
     with a line saying so, on every other process as well (instead of leaving
     them waiting for process 0). In a single process this is just ``fn()``.
     """
-    import jax
-
     if jax.process_count() == 1:
         return fn()
     result, error = None, None
@@ -246,8 +230,6 @@ def restore_everywhere(restored: PyTree | None, step: int | None,
       template: ``template(step)`` is a tree of the state's structure, shapes and
         dtypes at that step (``jax.ShapeDtypeStruct`` leaves will do).
     """
-    import jax
-
     if jax.process_count() == 1:
         return restored
     mine = -1 if restored is None or step is None else int(step)

@@ -37,10 +37,12 @@ from metaunsup.outer.config import STRATEGIES, MetaTrainConfig, build_rule, conf
 from metaunsup.outer.export import write_rule
 from metaunsup.outer.population import member_loss, paired_fitness, population_scores
 from metaunsup.outer.validation import validate
+from metaunsup.progress import progress_bar
 from metaunsup.rules.residual import Residual, residual_around
 from metaunsup.run import CorruptFileError, Workdir
 from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
 from metaunsup.run.workdir import check_workdir as check_run_folder
+from metaunsup.streams import arch_rng, residual_start_key
 from metaunsup.tasks.archs import ALL_GROUPS, arch_spec
 from metaunsup.tasks.pool import DataPool, build_pool, load_split
 from metaunsup.tasks.suite import SuiteConfig, build_suite
@@ -67,7 +69,7 @@ def make_strategy(config: MetaTrainConfig, size: int):
 def residual(config: MetaTrainConfig, n_in: int) -> Residual:
     """The search space: ``config.directions`` around the rule's untrained meta-parameters."""
     rule = build_rule(config, arch_spec("paper", n_in))
-    key = jax.random.PRNGKey(config.seed if config.init_key < 0 else config.init_key)
+    key = residual_start_key(config.seed, config.init_key)
     return residual_around(rule, rule.init_meta_params(key), config.directions)
 
 
@@ -83,7 +85,7 @@ def horizon(config: MetaTrainConfig, generation: int) -> int:
 def group_name(config: MetaTrainConfig, generation: int) -> str:
     """The architecture group of a generation (changes every ``arch_every`` generations)."""
     names = config.tasks.architectures or ALL_GROUPS
-    rng = np.random.default_rng([config.seed, 7, generation // config.arch_every])
+    rng = arch_rng(config.seed, generation // config.arch_every)
     return names[int(rng.integers(len(names)))]
 
 
@@ -161,8 +163,6 @@ def evolve(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     Returns:
       The last metrics record.
     """
-    from tqdm.auto import tqdm
-
     if config.estimator not in STRATEGIES:
         raise UserError(f"evolve: estimator must be one of {STRATEGIES}, got {config.estimator!r}")
     if jax.process_count() > 1:
@@ -202,8 +202,8 @@ def evolve(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
         print(f"{workdir}: already finished ({start} of {config.outer_steps} generations); "
               "nothing to do", file=sys.stderr)
         return wd.read_metrics()[-1]
-    bar = tqdm(total=config.outer_steps, initial=start, disable=not progress, unit="gen",
-               desc=f"evolve {config.name}", dynamic_ncols=True)
+    bar = progress_bar(progress, total=config.outer_steps, initial=start, unit="gen",
+                       desc=f"evolve {config.name}")
     record: dict = {}
     committed = (start, state)  # the newest generation whose metrics line is written
     try:

@@ -10,20 +10,41 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from metaunsup.errors import UserError
-from metaunsup.models import MLPSpec
-from metaunsup.outer.config import MetaTrainConfig, build_rule, config_from_dict, config_to_dict
-from metaunsup.outer.validation import validation_history
+from metaunsup.outer.config import (
+    STRATEGIES,
+    MetaTrainConfig,
+    build_rule,
+    config_from_dict,
+    config_to_dict,
+)
 from metaunsup.rules.base import UpdateRule
-from metaunsup.run import Workdir, make_provenance, save_rule
-from metaunsup.types import MetaParams
+from metaunsup.rules.loaded import PLACEHOLDER_NET
+from metaunsup.run import make_provenance, save_rule, select_checkpoint
+from metaunsup.streams import key_data, meta_init_key, residual_start_key
+from metaunsup.types import MetaParams, PRNGKey
+
+
+def start_key(config: MetaTrainConfig) -> PRNGKey:
+    """The key a run of ``config`` draws its step-0 meta-parameters with.
+
+    A gradient run: :func:`metaunsup.streams.meta_init_key`; an evolution strategy,
+    whose step 0 is the residual's start: :func:`metaunsup.streams.residual_start_key`.
+    """
+    if config.estimator in STRATEGIES:
+        return residual_start_key(config.seed, config.init_key)
+    return meta_init_key(config.seed, config.init_key)
 
 
 def write_rule(path, config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
-                step: int, **provenance: Any) -> None:
-    """The rule file of ``meta_params`` at outer ``step``, with the run's provenance."""
+               step: int, **provenance: Any) -> None:
+    """The rule file of ``meta_params`` at outer ``step``, with the run's provenance.
+
+    The provenance records the key of the run's step 0 (``meta_init_key``,
+    :func:`start_key`), so that ``init:RULE`` rebuilds that start without re-deriving it.
+    """
     rule_config = getattr(rule, "config", None)
     rule_config = dataclasses.asdict(rule_config) if dataclasses.is_dataclass(rule_config) else {}
+    provenance["meta_init_key"] = key_data(start_key(config))
     save_rule(path, meta_params, rule_name=config.rule, rule_config=rule_config,
               provenance=make_provenance(recipe=config.name, seed=config.seed, meta_steps=step,
                                          estimator=config.estimator,
@@ -33,9 +54,9 @@ def write_rule(path, config: MetaTrainConfig, rule: UpdateRule, meta_params: Met
 def checkpoint_rule(workdir: str, *, step: int | None = None):
     """The rule of one kept checkpoint of a meta-training run.
 
-    Selection uses the run's validation split only (never held-out data): with
-    ``step=None`` the checkpoint at the step of the best ``val_accuracy`` among
-    those kept; else the checkpoint at ``step``.
+    The checkpoint is chosen on the run's validation split only
+    (:func:`metaunsup.run.workdir.select_checkpoint`: with ``step=None`` the best
+    ``val_accuracy`` among those kept; else the one at ``step``).
 
     Returns:
       ``(config, rule, meta_params, step, val_accuracy)``: the run's config, its
@@ -43,28 +64,10 @@ def checkpoint_rule(workdir: str, *, step: int | None = None):
       net=...)`` or the rule config give others), theta, the chosen step and its
       validation accuracy (None if that step has no validation record).
     """
-    wd = Workdir(workdir, create=False, keep=10**9)
-    data = wd.read_config()
-    if data is None:
-        raise UserError(f"{workdir}: not a meta-training workdir (no config.json)")
-    config = config_from_dict(data)
-    kept = set(wd.checkpoints.all_steps())
-    if not kept:
-        raise UserError(f"{workdir}: holds no checkpoint (none in {wd.checkpoint_dir}); "
-                        "a run saves one every checkpoint_every outer steps")
-    vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
-    if step is None:
-        candidates = [s for s in vals if s in kept]
-        if not candidates:
-            why = ("its metrics.jsonl, which holds the validation records, is missing or empty"
-                   if not wd.read_metrics() else "no kept checkpoint has a validation record")
-            raise UserError(f"{workdir}: {why}; pass a step (kept: {sorted(kept)})")
-        step = max(candidates, key=lambda s: (vals[s], s))
-    elif step not in kept:
-        raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
-    tree = wd.checkpoints.restore(step).tree
-    rule = build_rule(config, MLPSpec(n_in=1, widths=(1,)))
-    return config, rule, tree["meta_params"], step, vals.get(step)
+    sel = select_checkpoint(workdir, step=step)
+    config = config_from_dict(sel.config)
+    rule = build_rule(config, PLACEHOLDER_NET)
+    return config, rule, sel.tree["meta_params"], sel.step, sel.val_accuracy
 
 
 def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
@@ -77,8 +80,8 @@ def export_rule(workdir: str, out: str, *, step: int | None = None) -> dict:
     """
     config, rule, meta_params, step, val = checkpoint_rule(workdir, step=step)
     write_rule(out, config, rule, meta_params, step,
-                selected_by="val_accuracy" if val is not None else "step", val_accuracy=val)
+               selected_by="val_accuracy" if val is not None else "step", val_accuracy=val)
     return {"step": step, "val_accuracy": val, "path": str(out)}
 
 
-__all__ = ["checkpoint_rule", "export_rule", "write_rule"]
+__all__ = ["checkpoint_rule", "export_rule", "start_key", "write_rule"]

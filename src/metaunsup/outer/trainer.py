@@ -16,6 +16,7 @@ that was never interrupted (bit-exact on CPU). Only the wall-clock fields
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, NamedTuple
@@ -26,17 +27,23 @@ import numpy as np
 import optax
 
 from metaunsup.errors import UserError
-from metaunsup.models import MLPSpec
 from metaunsup.inner.task import select_tree, tree_all_finite
+from metaunsup.models import MLPSpec
 from metaunsup.outer import distributed as dist
 from metaunsup.outer import estimators as est
 from metaunsup.outer.config import STRATEGIES, MetaTrainConfig, build_rule, config_to_dict
 from metaunsup.outer.evolve import evolve
 from metaunsup.outer.export import write_rule
 from metaunsup.outer.validation import validate
+from metaunsup.progress import progress_bar
 from metaunsup.rules.base import UpdateRule
+from metaunsup.rules.loading import load_rule
+from metaunsup.rules.warm_start import check_warm_start, warm_start_meta_params
 from metaunsup.run import CorruptFileError, Workdir
 from metaunsup.run.compile_cache import Background
+from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
+from metaunsup.run.workdir import check_workdir as check_run_folder
+from metaunsup.streams import arch_rng, meta_init_key, run_keys, task_reset_key
 from metaunsup.tasks.distribution import load_pools, sample_architecture
 from metaunsup.tasks.pool import DataPool
 from metaunsup.tasks.rule_task import RuleTask
@@ -73,8 +80,7 @@ def make_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
 
 def architecture(config: MetaTrainConfig, group: int, n_in: int) -> MLPSpec:
     """The base network of architecture group ``group`` (deterministic)."""
-    rng = np.random.default_rng([config.seed, 7, group])
-    return sample_architecture(rng, config.tasks, n_in)
+    return sample_architecture(arch_rng(config.seed, group), config.tasks, n_in)
 
 
 def _task(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> RuleTask:
@@ -96,20 +102,8 @@ def init_tasks(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParam
     return jax.vmap(lambda k: estimator.init(task, meta_params, k))(keys)
 
 
-def _seed_keys(seed: int) -> tuple[PRNGKey, PRNGKey, PRNGKey]:
-    """(meta-parameter init, first tasks, loop) keys of a run seeded by ``seed``."""
-    k_meta, k_tasks, k_loop = jax.random.split(jax.random.PRNGKey(seed), 3)
-    return k_meta, k_tasks, k_loop
-
-
-def meta_init_key(seed: int, init_key: int = -1) -> PRNGKey:
-    """The key a run initialises its meta-parameters with (its step 0): from ``seed``,
-    or ``PRNGKey(init_key)`` when the recipe sets ``init_key >= 0``."""
-    return _seed_keys(seed)[0] if init_key < 0 else jax.random.PRNGKey(init_key)
-
-
 def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> TrainerState:
-    _, k_tasks, k_loop = _seed_keys(config.seed)
+    _, k_tasks, k_loop = run_keys(config.seed)
     meta_params = rule.init_meta_params(meta_init_key(config.seed, config.init_key))
     opt_state = make_optimizer(config).init(meta_params)
     tasks = init_tasks(config, rule, meta_params, k_tasks, pool)
@@ -119,9 +113,6 @@ def init_trainer(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> T
 
 def warm_start_source(config: MetaTrainConfig, rule: UpdateRule):
     """The rule file of ``config.warm_start`` as a LoadedRule, checked against ``rule``."""
-    from metaunsup.rules.loading import load_rule
-    from metaunsup.rules.warm_start import check_warm_start
-
     source = load_rule(config.warm_start)
     if config.rule != "learned" or source.name != "learned":
         raise UserError(f"warm_start: {config.warm_start} holds a {source.name!r} rule; only "
@@ -134,8 +125,6 @@ def apply_warm_start(config: MetaTrainConfig, rule: UpdateRule, state: TrainerSt
                      source) -> TrainerState:
     """A fresh trainer state with its meta_params seeded from ``source``, the LoadedRule
     of ``config.warm_start`` (:func:`warm_start_source`)."""
-    from metaunsup.rules.warm_start import warm_start_meta_params
-
     meta = warm_start_meta_params(rule.config, state.meta_params,
                                   source.for_net(rule.net).config, source.meta_params)
     return state._replace(meta_params=meta, opt_state=make_optimizer(config).init(meta))
@@ -268,13 +257,6 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     if config.estimator in STRATEGIES:  # a search over a residual, not a gradient estimate
         return evolve(config, workdir, progress=progress, stop_after=stop_after,
                       allow_config_change=allow_config_change)
-    import os
-
-    from tqdm.auto import tqdm
-
-    from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
-    from metaunsup.run.workdir import check_workdir as check_run_folder
-
     # Whatever the user's input can make fail, fails before the first write. Only
     # process 0 touches the workdir (outer.distributed); the others get wd = None.
     def check_workdir():
@@ -321,9 +303,8 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
                   "nothing to do", file=sys.stderr)
         done = wd.read_metrics() if wd is not None else []
         return done[-1] if done else {}
-    root = jax.random.PRNGKey(config.seed)
-    bar = tqdm(total=config.outer_steps, initial=start, disable=not progress or wd is None,
-               unit="step", desc=f"meta-train {config.name}", dynamic_ncols=True)
+    bar = progress_bar(progress and wd is not None, total=config.outer_steps, initial=start,
+                       unit="step", desc=f"meta-train {config.name}")
     record: dict = {}
     t_run = time.perf_counter()
     rule, first = None, None
@@ -341,7 +322,7 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
             if rule is None or s % config.arch_every == 0:
                 rule = build_rule(config, architecture(config, group, pool.dim))
                 if s % config.arch_every == 0 and s > 0:
-                    k = jax.random.fold_in(jax.random.fold_in(root, 11), s)
+                    k = task_reset_key(config.seed, s)
                     state = state._replace(
                         tasks=_init_tasks_jit(config, rule, state.meta_params, k, pool))
             t0 = time.perf_counter()
@@ -397,8 +378,6 @@ def _step0_validation(config: MetaTrainConfig, wd: Workdir | None, state: Traine
     if int(state.step) != 0:
         return None
     record = {"step": 0, **validate(config, state.meta_params)}
-    from metaunsup.run.interrupt import WRITE_LOCK
-
     with WRITE_LOCK:
         if wd is not None:
             wd.append_metrics(record)

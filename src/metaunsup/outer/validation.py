@@ -13,7 +13,7 @@ import functools
 from metaunsup.eval.validate import SuiteRule, score_rule
 from metaunsup.outer import distributed as dist
 from metaunsup.outer.config import MetaTrainConfig, build_rule
-from metaunsup.run import Workdir
+from metaunsup.run.workdir import validation_history  # noqa: F401 (re-exported)
 from metaunsup.tasks.suite import SuiteConfig, build_suite, load_suite_pool
 from metaunsup.types import MetaParams
 
@@ -55,13 +55,6 @@ def validate(config: MetaTrainConfig, meta_params: MetaParams) -> dict:
             "val_accuracy_short": float(scores["accuracy"][h0].mean()),
             "val_ridge_loss": float(scores["ridge_loss"][h].mean()),
             "val_ridge_accuracy": float(scores["ridge_accuracy"][h].mean())}
-
-
-def validation_history(workdir: str) -> list[dict]:
-    """The validation fields of every validation record in a workdir (step 0 included)."""
-    wd = Workdir(workdir, create=False)
-    return [{k: v for k, v in r.items() if k == "step" or k.startswith("val_")}
-            for r in wd.read_metrics() if "val_accuracy" in r]
 
 
 __all__ = ["validate", "validation_history"]

@@ -1,6 +1,7 @@
 """Hand-designed unsupervised update rules: references and baselines.
 
-Three rules in the :class:`~metaunsup.rules.base.UpdateRule` interface, so they
+Three rules (and ``none``, which never changes the network) in the
+:class:`~metaunsup.rules.base.UpdateRule` interface, so they
 run through the same inner loop, evaluation and benchmarks as the learned rule
 (Metz et al. 2019 compare the learned rule with such hand-designed objectives):
 
@@ -285,6 +286,36 @@ class AutoencoderRule:
 
 
 # --------------------------------------------------------------------------
+# No learning: the reference every rule is compared with on the same network.
+# --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class NoLearning:
+    """A rule that never changes the network (``none``: the network as initialised)."""
+
+    net: MLPSpec
+    name: ClassVar[str] = "none"
+
+    def init_meta_params(self, key: PRNGKey) -> MetaParams:
+        return {}
+
+    def init_state(self, meta_params: MetaParams, params: Params, *, key: PRNGKey):
+        return ()
+
+    def step(self, meta_params: MetaParams, params: Params, state, x: Array, *,
+             key: PRNGKey) -> tuple[Params, Any, Metrics]:
+        return params, state, {}
+
+
+def make_none(net: MLPSpec, config: None = None, **overrides) -> NoLearning:
+    """The ``none`` rule; it has no options."""
+    if config is not None or overrides:
+        raise UserError(f"rule 'none' has no options, got {sorted(overrides) or config!r}")
+    return NoLearning(net)
+
+
+# --------------------------------------------------------------------------
 # Registration.
 # --------------------------------------------------------------------------
 
@@ -323,3 +354,4 @@ def make_autoencoder(net: MLPSpec, config: AutoencoderConfig | None = None,
 register_rule("sanger", make_sanger)
 register_rule("oja", make_oja)
 register_rule("ae_sgd", make_autoencoder)
+register_rule("none", make_none)

@@ -15,10 +15,10 @@ from metaunsup.run.rulefile import (
     make_provenance,
     save_rule,
 )
-from metaunsup.run.workdir import Workdir
+from metaunsup.run.workdir import Workdir, select_checkpoint, validation_history
 
 __all__ = [
     "RULE_FORMAT", "RULE_FORMAT_VERSION", "CheckpointManager", "CorruptFileError", "Restored",
     "Workdir", "load_checkpoint", "load_rule_file", "make_provenance", "read_tree",
-    "save_checkpoint", "save_rule", "write_tree",
+    "save_checkpoint", "save_rule", "select_checkpoint", "validation_history", "write_tree",
 ]

@@ -24,7 +24,10 @@ any JAX computation) changes JAX's configuration.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+
+import jax
 
 DIR_ENV = "METAUNSUP_COMPILE_CACHE_DIR"
 OFF_ENV = "METAUNSUP_NO_COMPILE_CACHE"
@@ -63,8 +66,6 @@ def enable(*, disabled: bool = False) -> Path | None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
-    import jax
-
     jax.config.update("jax_compilation_cache_dir", str(path))
     if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:  # else JAX's own
         jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
@@ -82,8 +83,6 @@ class Background:
     """
 
     def __init__(self, fn, *args):
-        import threading
-
         self._out: tuple = ()
         self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
         self._thread.start()

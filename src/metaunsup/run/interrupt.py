@@ -30,6 +30,7 @@ import sys
 import threading
 from pathlib import Path
 from typing import Callable, Iterator
+from metaunsup.run.checkpoint import CheckpointManager
 
 WRITE_LOCK = threading.RLock()
 EXIT_STATUS = 130  # 128 + SIGINT, what shells report for Ctrl-C
@@ -37,8 +38,6 @@ EXIT_STATUS = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 def interrupted_message(workdir: str | os.PathLike, outer_steps: int | None = None) -> str:
     """One line: the newest checkpoint in ``workdir`` and where a re-run resumes."""
-    from metaunsup.run.checkpoint import CheckpointManager
-
     path = Path(workdir)
     steps = CheckpointManager(path / "checkpoints").all_steps()
     of = f" of {outer_steps}" if outer_steps else ""

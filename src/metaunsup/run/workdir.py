@@ -29,14 +29,13 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from metaunsup.errors import UserError
 from metaunsup.run.checkpoint import CheckpointManager, Restored, dumps_json
 from metaunsup.run.jsonl import JsonlStore
 from metaunsup.run.outputs import atomic_write_bytes, check_run_dir, make_dirs
 from metaunsup.types import PyTree
-
 
 # A folder holding one of these is a workdir (resumed); other non-empty folders are refused.
 MARKERS = ("config.json", "metrics.jsonl", "checkpoints")
@@ -215,6 +214,60 @@ class Workdir:
         if self.metrics_path.exists():
             self.truncate_metrics(restored.step if restored is not None else -1)
         return restored
+
+
+def validation_history(workdir: str | os.PathLike) -> list[dict]:
+    """The validation fields of every validation record in a workdir (step 0 included)."""
+    wd = Workdir(workdir, create=False)
+    return [{k: v for k, v in r.items() if k == "step" or k.startswith("val_")}
+            for r in wd.read_metrics() if "val_accuracy" in r]
+
+
+class Selected(NamedTuple):
+    """One kept checkpoint of a run, chosen by :func:`select_checkpoint`.
+
+    Attributes:
+      config: the run's ``config.json``.
+      tree: the checkpoint's tree (``meta_params``, ...), numpy leaves.
+      step: its step.
+      val_accuracy: its validation accuracy, or None (no validation record).
+    """
+
+    config: dict
+    tree: PyTree
+    step: int
+    val_accuracy: float | None
+
+
+def select_checkpoint(workdir: str | os.PathLike, *, step: int | None = None) -> Selected:
+    """One kept checkpoint of a run, chosen on its validation split only.
+
+    Never by held-out data: with ``step=None`` the checkpoint at the step of the
+    best ``val_accuracy`` among those kept (ties: the later step); else the one
+    at ``step``.
+
+    Raises:
+      UserError: not a workdir, no checkpoint, no validation record, no such step.
+    """
+    wd = Workdir(workdir, create=False, keep=10**9)
+    data = wd.read_config()
+    if data is None:
+        raise UserError(f"{workdir}: not a meta-training workdir (no config.json)")
+    kept = set(wd.checkpoints.all_steps())
+    if not kept:
+        raise UserError(f"{workdir}: holds no checkpoint (none in {wd.checkpoint_dir}); "
+                        "a run saves one every checkpoint_every outer steps")
+    vals = {r["step"]: r["val_accuracy"] for r in validation_history(workdir)}
+    if step is None:
+        candidates = [s for s in vals if s in kept]
+        if not candidates:
+            why = ("its metrics.jsonl, which holds the validation records, is missing or empty"
+                   if not wd.read_metrics() else "no kept checkpoint has a validation record")
+            raise UserError(f"{workdir}: {why}; pass a step (kept: {sorted(kept)})")
+        step = max(candidates, key=lambda s: (vals[s], s))
+    elif step not in kept:
+        raise UserError(f"{workdir}: no checkpoint at step {step} (kept: {sorted(kept)})")
+    return Selected(data, wd.checkpoints.restore(step).tree, step, vals.get(step))
 
 
 def check_workdir(path: str | os.PathLike) -> Path:

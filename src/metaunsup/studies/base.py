@@ -31,9 +31,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import jax
+
 from metaunsup.errors import UserError
+from metaunsup.progress import progress_bar
+from metaunsup.run.checkpoint import dumps_json
 from metaunsup.run.jsonl import JsonlStore
 from metaunsup.run.outputs import atomic_write_bytes, check_run_dir, make_dirs
+from metaunsup.studies.methods import init_rule_spec, rule_provenance
 from metaunsup.values import cast_value
 
 STUDY_FILE = "study.json"
@@ -201,27 +206,15 @@ def read_study(workdir: str | os.PathLike) -> dict | None:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, default=_json_default) + "\n").encode())
-
-
-def _json_default(x):
-    import numpy as np
-
-    if isinstance(x, (np.floating, np.integer, np.bool_)):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+    atomic_write_bytes(path, (dumps_json(obj, indent=1) + "\n").encode())
 
 
 def row_key(key: Mapping) -> str:
-    return json.dumps(key, sort_keys=True, default=_json_default)
+    return dumps_json(key, sort_keys=True)
 
 
 def machine() -> dict:
     """The machine a study ran on: CPU, cores, platform, Python, JAX and its devices."""
-    import jax
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -266,8 +259,6 @@ def run_study(name: str, workdir: str | os.PathLike, *, rule: str | None = None,
     Returns:
       Every row in ``rows.jsonl`` after the run, in file order.
     """
-    from metaunsup.studies.methods import init_rule_spec, rule_provenance
-
     study = get_study(name)
     settings = resolve_settings(study, quick=quick, overrides=overrides)
     # A folder holding other files, a file, an unwritable path: refused before any write.
@@ -327,16 +318,11 @@ def _run_jobs(path: Path, jobs: list[Job], name: str, progress: bool, *, done: l
     have = {row_key(r["key"]) for r in done if "key" in r}
     todo = [j for j in jobs if row_key(j.key) not in have]
     begun = False
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), unit="row",
-                   desc=f"study {name}", file=sys.stderr)
+    bar = progress_bar(progress, total=len(jobs), initial=len(jobs) - len(todo), unit="row",
+                       desc=f"study {name}", file=sys.stderr)
     try:
         for job in todo:
-            if bar is not None:
-                bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in job.key.items()))
+            bar.set_postfix_str(" ".join(f"{k}={v}" for k, v in job.key.items()))
             start = time.perf_counter()
             result = job.run()
             row = {"key": job.key, **job.key, **result, "settings": job.settings,
@@ -345,10 +331,8 @@ def _run_jobs(path: Path, jobs: list[Job], name: str, progress: bool, *, done: l
                 begin()
                 begun = True
             store.append(row)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not begun:
         begin()

@@ -2,16 +2,22 @@
 
 For one seed, every method trains the same seeded network for ``steps`` steps
 on the unlabeled training images (the training functions of
-:mod:`metaunsup.eval.methods`); its first-layer weight columns are drawn as
+:mod:`metaunsup.baselines.registry`); its first-layer weight columns are drawn as
 images (:func:`metaunsup.eval.report.plot_filters`) and the network's top
 layer is probed once, so each picture comes with the accuracy it gives.
 ``random`` draws the untrained network of the ``random`` method.
 """
 from __future__ import annotations
 
+import jax
 import numpy as np
 
+from metaunsup.data import dataset_info
 from metaunsup.errors import UserError
+from metaunsup.eval import ProbeConfig, get_method
+from metaunsup.eval.compare import row_probe
+from metaunsup.eval.report import plot_filters
+from metaunsup.models import MLPSpec, init_params
 from metaunsup.studies.base import Context, Job, Study, Table, register_study
 from metaunsup.studies.grid import check_datasets, expand_methods, load_dataset
 from metaunsup.studies.methods import method_settings, resolve
@@ -19,11 +25,6 @@ from metaunsup.studies.methods import method_settings, resolve
 
 def _train(label: str, dataset, spec, ctx: Context, seed: int):
     """The network ``label`` produces for ``seed`` (untrained for ``random``)."""
-    import jax
-
-    from metaunsup.eval import get_method
-    from metaunsup.models import init_params
-
     s = ctx.settings
     if label == "random":
         return init_params(jax.random.PRNGKey(seed), spec)
@@ -34,10 +35,6 @@ def _train(label: str, dataset, spec, ctx: Context, seed: int):
 
 
 def _jobs(ctx: Context) -> list[Job]:
-    from metaunsup.data import dataset_info
-    from metaunsup.eval import get_method
-    from metaunsup.models import MLPSpec
-
     s = ctx.settings
     datasets = check_datasets(s["datasets"])
     for d in datasets:
@@ -63,10 +60,6 @@ def _jobs(ctx: Context) -> list[Job]:
                         **method_settings(label, rule=ctx.rule, init_rule=ctx.init_rule)}
 
             def run(ds_name=ds_name, label=label, image=image):
-                from metaunsup.eval import ProbeConfig
-                from metaunsup.eval.compare import row_probe
-                from metaunsup.eval.report import plot_filters
-
                 dataset = load_dataset(ds_name, s)
                 spec = MLPSpec(n_in=dataset.dim, widths=tuple(s["widths"]),
                                activation=s["activation"])

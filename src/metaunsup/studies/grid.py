@@ -20,7 +20,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
+from metaunsup.baselines.registry import method_names
+from metaunsup.data import dataset_info, load
 from metaunsup.errors import UserError
+from metaunsup.eval.stats import mean_ci95
+from metaunsup.models import MLPSpec
 from metaunsup.studies import plots
 from metaunsup.studies.base import Context, Job, Study, Table, register_study, seed_list
 from metaunsup.studies.methods import (
@@ -46,8 +50,6 @@ QUICK = {"datasets": ["mnist"], "seeds": 2, "steps": 10, "batch_size": 32, "max_
 def expand_methods(labels) -> list[str]:
     """Checked labels; ``default`` expands to :func:`~metaunsup.studies.methods.default_methods`,
     ``hand`` to the hand-designed rules registered as methods (maybe none)."""
-    from metaunsup.eval.methods import method_names
-
     groups = {"default": default_methods(),
               "hand": [m for m in HAND_RULES if m in method_names()]}
     out: list[str] = []
@@ -60,8 +62,6 @@ def expand_methods(labels) -> list[str]:
 
 def check_datasets(names) -> list[str]:
     """Registered and available here; a one-line error naming how to get one otherwise."""
-    from metaunsup.data import dataset_info
-
     if not names:
         raise UserError("a study needs at least one dataset")
     out = []
@@ -75,8 +75,6 @@ def check_datasets(names) -> list[str]:
 
 def load_dataset(name: str, settings: Mapping[str, Any], **options):
     """The dataset of a row (cached in-process by the registry)."""
-    from metaunsup.data import dataset_info, load
-
     resolution = settings.get("resolution") if dataset_info(name).modality == "image" else None
     max_train = int(settings.get("max_train", 0)) or None
     return load(name, resolution=resolution, max_train=max_train, **options)
@@ -95,8 +93,6 @@ def sweep_jobs(ctx: Context, *, axis: str, values: list, net: Callable[[Any], tu
       shots_of: value -> labelled examples per class.
       dataset_options: passed to ``load`` (e.g. ``vocab_size``).
     """
-    from metaunsup.models import MLPSpec
-
     s = ctx.settings
     methods = expand_methods(s["methods"])
     datasets = check_datasets(datasets)
@@ -148,8 +144,6 @@ def paired_cell(a: Mapping | None, b: Mapping | None) -> str:
     """``a - b`` paired over the seeds both rows share: ``mean ± 95% t-interval``."""
     if not a or not b or not a.get("accuracies") or not b.get("accuracies"):
         return "-"
-    from metaunsup.eval.stats import mean_ci95
-
     acc_b = dict(zip(b["seeds"], b["accuracies"]))
     diffs = [x - acc_b[s] for s, x in zip(a["seeds"], a["accuracies"]) if s in acc_b]
     if len(diffs) < 2:

@@ -1,7 +1,7 @@
 """The methods a study compares, as labels over the evaluation registry.
 
 A study's ``methods`` setting lists labels. Each label maps to a registered
-evaluation method (:mod:`metaunsup.eval.methods`) and its options:
+evaluation method (:mod:`metaunsup.baselines.registry`) and its options:
 
 | label | evaluation method | options |
 |---|---|---|
@@ -17,6 +17,14 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from metaunsup.errors import UserError
+from metaunsup.eval import (
+    ProbeConfig,
+    compute_features,
+    evaluate_features,
+    get_method,
+    method_names,
+)
+from metaunsup.rules.loading import load_rule
 
 # Hand-designed rules added as evaluation methods by other modules; a study's default
 # list includes those that are registered here.
@@ -30,8 +38,6 @@ RULE_LABELS = ("rule", "rule_init")
 
 def default_methods(extra: Sequence[str] = ()) -> list[str]:
     """The base comparison plus every registered hand-designed rule, plus ``extra``."""
-    from metaunsup.eval.methods import method_names
-
     names = set(method_names())
     out = list(BASE_METHODS) + [m for m in HAND_RULES if m in names]
     return out + [m for m in extra if m not in out]
@@ -39,8 +45,6 @@ def default_methods(extra: Sequence[str] = ()) -> list[str]:
 
 def check_methods(labels: Sequence[str]) -> list[str]:
     """Validates study method labels (one-line error on an unknown one)."""
-    from metaunsup.eval.methods import get_method
-
     labels = list(labels)
     if not labels:
         raise UserError("a study needs at least one method")
@@ -68,8 +72,6 @@ def init_rule_spec(rule: str | None) -> str:
     understands it; otherwise ``random-init``, the learned rule's default
     initialisation.
     """
-    from metaunsup.rules.loading import load_rule
-
     spec = f"init:{rule or 'shipped'}"
     try:
         load_rule(spec)
@@ -80,8 +82,6 @@ def init_rule_spec(rule: str | None) -> str:
 
 def rule_provenance(rule: str | None) -> dict:
     """Where the rule comes from (file header's provenance), loading it once to check it."""
-    from metaunsup.rules.loading import load_rule
-
     loaded = load_rule(rule)
     prov = dict(loaded.header.get("provenance", {}))
     keep = ("recipe", "seed", "meta_steps", "selected_by", "val_accuracy", "date", "commit",
@@ -121,8 +121,6 @@ def evaluate_row(label: str, dataset, *, spec, shots: int, seeds: Sequence[int],
     Returns:
       ``{"mean", "ci95", "accuracies", "seeds"}`` in percent (ci95 None for one seed).
     """
-    from metaunsup.eval import ProbeConfig, compute_features, evaluate_features, get_method
-
     method, options = resolve(label, rule=rule, init_rule=init_rule)
     options = {**options, "steps": int(settings["steps"]),
                "batch_size": int(settings["batch_size"]), "shots": shots}

@@ -12,6 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from metaunsup.errors import UserError
+from metaunsup.eval import ProbeConfig, get_method
+from metaunsup.eval.compare import row_probe
+from metaunsup.eval.stats import mean_ci95
+from metaunsup.models import MLPSpec
+from metaunsup.models.featurize import map_features, reference_stats
 from metaunsup.studies import plots
 from metaunsup.studies.base import Context, Job, Study, Table, register_study, seed_list
 from metaunsup.studies.grid import cell, check_datasets, expand_methods, load_dataset
@@ -31,14 +36,6 @@ def pca_2d(f: np.ndarray) -> np.ndarray:
 
 def curve_row(label: str, dataset, *, spec, ctx: Context, snapshots, n_points: int) -> dict:
     """A trainable method's accuracy curve over seeds, and first-seed feature snapshots."""
-    import jax.numpy as jnp
-
-    from metaunsup.eval import ProbeConfig, get_method
-    from metaunsup.eval.compare import row_probe
-    from metaunsup.eval.features import map_features, reference_batch
-    from metaunsup.eval.stats import mean_ci95
-    from metaunsup.models import bn_stats
-
     s = ctx.settings
     method, options = resolve(label, rule=ctx.rule, init_rule=ctx.init_rule)
     options = {**options, "steps": s["steps"], "batch_size": s["batch_size"],
@@ -50,12 +47,12 @@ def curve_row(label: str, dataset, *, spec, ctx: Context, snapshots, n_points: i
     for i, seed in enumerate(seeds):
         acc_fn = row_probe(dataset, spec, shots=s["shots"], seed=seed, config=config)
         expected = iter([0] + list(range(s["every"], s["steps"], s["every"])) + [s["steps"]])
-        ref = jnp.asarray(reference_batch(dataset.x_train, seed=seed), jnp.float32)
 
-        def probe(params, seed_index=i, expected=expected, ref=ref):
+        def probe(params, seed_index=i, expected=expected, seed=seed):
             step = next(expected)
             if seed_index == 0 and step in snapshots:
-                f = map_features(params, x_sc, spec, bn_stats(params, ref, spec))
+                stats = reference_stats(params, spec, dataset.x_train, seed=seed)
+                f = map_features(params, x_sc, spec, stats)
                 snaps.append({"step": step, "points": np.round(pca_2d(f), 4).tolist()})
             return acc_fn(params)
 
@@ -72,9 +69,6 @@ def curve_row(label: str, dataset, *, spec, ctx: Context, snapshots, n_points: i
 
 
 def _jobs(ctx: Context) -> list[Job]:
-    from metaunsup.eval import get_method
-    from metaunsup.models import MLPSpec
-
     s = ctx.settings
     (ds_name,) = check_datasets([s["dataset"]])
     methods = expand_methods(s["methods"])

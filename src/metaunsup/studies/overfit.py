@@ -15,7 +15,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from metaunsup.data import dataset_info
 from metaunsup.errors import UserError
+from metaunsup.models import MLPSpec
+from metaunsup.outer.export import export_rule
+from metaunsup.rules.loading import load_rule
+from metaunsup.run.workdir import Workdir
 from metaunsup.studies import plots
 from metaunsup.studies.base import Context, Job, Study, Table, register_study, seed_list
 from metaunsup.studies.grid import cell, check_datasets, load_dataset
@@ -45,8 +50,6 @@ def meta_minutes(seconds: dict[int, float], step: int) -> float:
 
 def _points(ctx: Context) -> list[dict]:
     """``{"meta_step", "path", "source"}`` of every rule to evaluate, by step; validates."""
-    from metaunsup.rules.loading import load_rule
-
     s = ctx.settings
     points: dict[int, dict] = {}
     for f in s["rules"]:
@@ -59,8 +62,6 @@ def _points(ctx: Context) -> list[dict]:
     if s["checkpoints"]:
         if not s["run"]:
             raise UserError("checkpoints=true needs run=<meta-training workdir>")
-        from metaunsup.run.workdir import Workdir
-
         wd = Workdir(s["run"], create=False, keep=10**9)
         for step in wd.checkpoints.all_steps():
             out = ctx.workdir / "rules" / f"step_{step:07d}.safetensors"
@@ -72,9 +73,6 @@ def _points(ctx: Context) -> list[dict]:
 
 
 def _jobs(ctx: Context) -> list[Job]:
-    from metaunsup.data import dataset_info
-    from metaunsup.models import MLPSpec
-
     s = ctx.settings
     datasets = check_datasets(s["datasets"])
     points = _points(ctx)
@@ -102,8 +100,6 @@ def _jobs(ctx: Context) -> list[Job]:
                     cache=cache):
                 if point is not None and point["source"] == "checkpoint" and \
                         not Path(point["path"]).is_file():
-                    from metaunsup.outer.export import export_rule
-
                     Path(point["path"]).parent.mkdir(parents=True, exist_ok=True)
                     export_rule(point["export_from"], point["path"], step=point["meta_step"])
                 dataset = load_dataset(ds_name, s, **opts)

@@ -1,4 +1,4 @@
-"""Figures of study rows (PNG, display-free Agg canvases; matplotlib imported lazily).
+"""Figures of study rows (PNG, drawn by :func:`metaunsup.eval.report.new_figure`).
 
 Accuracies are percent with 95% intervals drawn as bands or error bars; methods
 whose features do not depend on the network (``key`` value None) are dashed
@@ -11,17 +11,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-
-def _new_figure(width: float, height: float):
-    from metaunsup.eval.report import _new_figure as new
-
-    return new(width, height)
-
-
-def _save(fig, path) -> Path:
-    from metaunsup.eval.report import _save as save
-
-    return save(fig, path)
+from metaunsup.eval.report import new_figure, save_figure
 
 
 def _ci(row: Mapping) -> float:
@@ -45,7 +35,7 @@ def plot_sweep(rows: Sequence[Mapping], axis: str, path, *, xlabel: str, log_x: 
       path: PNG path.
     """
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig = _new_figure(4.6 * len(datasets) + 0.6, 3.8)
+    fig = new_figure(4.6 * len(datasets) + 0.6, 3.8)
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, ds in zip(axes, datasets):
         sub = [r for r in rows if r["dataset"] == ds]
@@ -81,7 +71,7 @@ def plot_sweep(rows: Sequence[Mapping], axis: str, path, *, xlabel: str, log_x: 
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_bars(rows: Sequence[Mapping], group: str, path, *, chance: float | None = None,
@@ -90,7 +80,7 @@ def plot_bars(rows: Sequence[Mapping], group: str, path, *, chance: float | None
     groups = list(dict.fromkeys(r[group] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     index = {(r[group], r["method"]): r for r in rows}
-    fig = _new_figure(1.2 + 0.55 * len(groups) * len(methods), 3.8)
+    fig = new_figure(1.2 + 0.55 * len(groups) * len(methods), 3.8)
     ax = fig.subplots()
     width = 0.8 / max(len(methods), 1)
     for k, m in enumerate(methods):
@@ -113,7 +103,7 @@ def plot_bars(rows: Sequence[Mapping], group: str, path, *, chance: float | None
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lines(series: Mapping[str, Mapping], path, *, xlabel: str, ylabel: str,
@@ -123,7 +113,7 @@ def plot_lines(series: Mapping[str, Mapping], path, *, xlabel: str, ylabel: str,
 
     ``right`` series (e.g. a training loss) are drawn dashed against a second y axis.
     """
-    fig = _new_figure(6.0, 3.8)
+    fig = new_figure(6.0, 3.8)
     ax = fig.subplots()
     k = 0
     for k, (name, s) in enumerate(series.items()):
@@ -154,7 +144,7 @@ def plot_lines(series: Mapping[str, Mapping], path, *, xlabel: str, ylabel: str,
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_scatters(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path, *,
@@ -163,7 +153,7 @@ def plot_scatters(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path, *,
     n = len(panels)
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig = _new_figure(2.6 * cols + 0.2, 2.6 * rows + 0.5)
+    fig = new_figure(2.6 * cols + 0.2, 2.6 * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_axis_off()
@@ -177,4 +167,4 @@ def plot_scatters(panels: Sequence[tuple[str, np.ndarray, np.ndarray]], path, *,
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

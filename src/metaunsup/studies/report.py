@@ -21,7 +21,9 @@ from typing import Sequence
 
 from metaunsup.errors import UserError
 from metaunsup.run.outputs import open_output_dir
+from metaunsup.studies import get_study, read_rows, read_study
 from metaunsup.studies.base import Table
+from metaunsup.studies.grid import cell
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
@@ -49,8 +51,6 @@ class Section:
 
 
 def _study_section(path: Path) -> Section:
-    from metaunsup.studies import get_study, read_rows, read_study
-
     info = read_study(path)
     rows = read_rows(path)
     name = info.get("study", "?")
@@ -88,8 +88,6 @@ def _study_section(path: Path) -> Section:
 
 
 def _demo_section(path: Path) -> Section:
-    from metaunsup.studies.grid import cell
-
     data = json.loads((path / "results.json").read_text(encoding="utf-8"))
     meta = data.get("meta", {})
     sec = Section(f"Demo report ({path.name})", path)

@@ -14,9 +14,19 @@ from __future__ import annotations
 
 import math
 
+import jax
 import numpy as np
 
+from metaunsup.baselines.rule import BACKPROP_LR
 from metaunsup.errors import UserError
+from metaunsup.eval import ProbeConfig
+from metaunsup.eval.compare import row_probe
+from metaunsup.eval.stats import mean_ci95
+from metaunsup.inner.train import train
+from metaunsup.inner.unroll import init_inner_state
+from metaunsup.models import MLPSpec
+from metaunsup.rules import make_rule
+from metaunsup.rules.loading import load_rule
 from metaunsup.studies import plots
 from metaunsup.studies.base import Context, Job, Study, Table, register_study, seed_list
 from metaunsup.studies.grid import cell, check_datasets, expand_methods, load_dataset
@@ -28,10 +38,6 @@ BACKPROP = {"autoencoder": ("ae_sgd", "recon_mse"), "vae": ("vae", "neg_elbo")}
 
 def _rule_for(label: str, spec, ctx: Context, seed: int):
     """``(rule, meta_params, loss metric or None)`` of a study label."""
-    from metaunsup.baselines.rule import BACKPROP_LR
-    from metaunsup.rules import make_rule
-    from metaunsup.rules.loading import load_rule
-
     if label in BACKPROP:
         name, metric = BACKPROP[label]
         return make_rule(name, spec, optimizer="adam", lr=BACKPROP_LR), {}, metric
@@ -42,13 +48,6 @@ def _rule_for(label: str, spec, ctx: Context, seed: int):
 
 def trace(label: str, dataset, spec, ctx: Context, seed: int) -> tuple[list, list, list]:
     """``(steps, accuracies %, losses)`` of one seed; loss None where not defined."""
-    import jax
-
-    from metaunsup.eval import ProbeConfig
-    from metaunsup.eval.compare import row_probe
-    from metaunsup.inner.train import train
-    from metaunsup.inner.unroll import init_inner_state
-
     s = ctx.settings
     rule, meta, metric = _rule_for(label, spec, ctx, seed)
     probe = row_probe(dataset, spec, shots=s["shots"], seed=seed,
@@ -71,8 +70,6 @@ def trace(label: str, dataset, spec, ctx: Context, seed: int) -> tuple[list, lis
 
 
 def _summ(per_seed: list[list]) -> tuple[list, list]:
-    from metaunsup.eval.stats import mean_ci95
-
     means, cis = [], []
     for j in range(len(per_seed[0])):
         vals = [p[j] for p in per_seed]
@@ -87,8 +84,6 @@ def _summ(per_seed: list[list]) -> tuple[list, list]:
 
 
 def _jobs(ctx: Context) -> list[Job]:
-    from metaunsup.models import MLPSpec
-
     s = ctx.settings
     datasets = check_datasets(s["datasets"])
     methods = expand_methods(s["methods"])
