@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from metaunsup.errors import UserError
+from metaunsup.outer import export
 from metaunsup.outer import trainer as tr
 from metaunsup.outer.config import config_from_dict, config_to_dict, load_config
 from metaunsup.tasks.pool import build_pool
@@ -185,7 +186,7 @@ def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp
 
     # keep=2, checkpoints every 2 steps, validation every 4: kept 6 and 8, validated 4 and 8.
     out = tmp_path / "best.safetensors"
-    info = tr.export_rule(str(reference), str(out))
+    info = export.export_rule(str(reference), str(out))
     assert info["step"] == 8 and info["val_accuracy"] is not None
     best, header = load_rule_file(out)
     final, _ = load_rule_file(Path(reference, "rule.safetensors"))  # written at step 8
@@ -193,7 +194,7 @@ def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp
         np.testing.assert_array_equal(a, b)
     assert header["provenance"]["selected_by"] == "val_accuracy"
     assert header["provenance"]["meta_steps"] == 8
-    assert tr.export_rule(str(reference), str(out), step=6)["val_accuracy"] is None
+    assert export.export_rule(str(reference), str(out), step=6)["val_accuracy"] is None
     assert main(["export-rule", "--workdir", str(reference), "--out", str(out), "--step", "5",
                  "--force"]) == 2  # (out exists: replacing it takes --force)
     assert "no checkpoint at step 5" in capsys.readouterr().err
@@ -208,7 +209,7 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     config = config_from_dict({**TINY, "seed": 7,
                                "warm_start": str(Path(reference, "rule.safetensors"))})
     tr.meta_train(config, str(tmp_path), progress=False, stop_after=2)
-    _, rule, meta, step, _ = tr.checkpoint_rule(str(tmp_path), step=0)
+    _, rule, meta, step, _ = export.checkpoint_rule(str(tmp_path), step=0)
     labels = rule.config.plane_labels
     shared = np.array([lab in SHARED_PLANES for lab in labels])
     assert shared.any() and not shared.all()
@@ -220,7 +221,7 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     # 'init:FILE' rebuilds exactly this step 0 from the exported file's provenance
     # (seed and warm start), without the workdir.
     out = tmp_path / "step2.safetensors"
-    tr.export_rule(str(tmp_path), str(out), step=2)
+    export.export_rule(str(tmp_path), str(out), step=2)
     trained, start = load_rule(str(out)), load_rule(f"init:{out}")
     assert start.header["provenance"]["meta_steps"] == 0
     for a, b in zip(jax.tree.leaves(start.meta_params), jax.tree.leaves(meta)):
