@@ -24,12 +24,12 @@ import jax.numpy as jnp
 
 from metaunsup.inner.task import remat_scan, select_tree, tree_all_finite
 from metaunsup.inner.unroll import InnerState, init_inner_state, inner_step
-from metaunsup.models import bn_stats, features
-from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
+from metaunsup.objectives import RidgeConfig, centred_one_hot
 from metaunsup.rules.base import UpdateRule
 from metaunsup.tasks.augment import augment
 from metaunsup.tasks.distribution import TaskDistConfig
-from metaunsup.tasks.pool import DataPool, sample_classes, sample_episode, sample_unlabeled
+from metaunsup.tasks.episode import draw_episode, ridge_score
+from metaunsup.tasks.pool import DataPool, sample_classes, sample_unlabeled
 from metaunsup.types import Array, MetaParams, Metrics, PRNGKey
 
 
@@ -57,6 +57,16 @@ class RuleTask:
 
     Build it inside the jitted function that receives ``pool`` as an argument,
     so the data is an input of the computation rather than a baked-in constant.
+
+    Attributes:
+      rule: the rule meta-trained.
+      dist: the task distribution.
+      pool: the data.
+      ridge: the meta-objective's ridge settings.
+      episodes_at_end: fresh episodes averaged by :meth:`episode_loss`.
+      ref_size: examples of the unlabeled batch whose statistics normalise the
+        features in :meth:`episode_loss` (as ``SuiteConfig.ref_size``); within a
+        truncation the step's own minibatch does.
     """
 
     rule: UpdateRule
@@ -64,6 +74,7 @@ class RuleTask:
     pool: DataPool
     ridge: RidgeConfig = RidgeConfig()
     episodes_at_end: int = 2
+    ref_size: int = 256
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -92,23 +103,23 @@ class RuleTask:
                key: PRNGKey) -> tuple[Array, Array]:
         """Ridge meta-objective of a fresh augmented episode: (loss, accuracy).
 
-        Features use the batch-norm statistics of the unlabeled batch ``x_bn``.
+        The episode (``shots`` support + ``shots`` query examples per class,
+        :func:`metaunsup.tasks.episode.episode`) has the augmentation parameters
+        appended to its targets; features use the batch-norm statistics of the
+        unlabeled batch ``x_bn``.
         """
-        k_ep, k_epa = jax.random.split(key)
-        shots = self.dist.shots
-        ex, labels = sample_episode(k_ep, self.pool, state.classes, 2 * shots)
-        ex, aug = self._augment(k_epa, ex, state.perm, state.dataset_id)
-        net = self.rule.net
-        feats = features(params, ex, net, bn_stats(params, x_bn, net))
+        d = self.dist
+        ex, labels, aug, order = draw_episode(key, self.pool, state.classes, state.perm,
+                                              self.pool.dataset_image[state.dataset_id],
+                                              shots=d.shots, query=d.shots,
+                                              image_shape=self.image_shape,
+                                              augment_config=d.augment)
         targets = jnp.concatenate(
-            [centred_one_hot(labels, self.dist.n_way), self.dist.augment.aux_weight * aug], axis=1)
-        # Examples come grouped by class, 2*shots each: first half support, second query.
-        is_support = (jnp.arange(labels.shape[0]) % (2 * shots)) < shots
-        order = jnp.argsort(~is_support, stable=True)
-        n_s = self.dist.n_way * shots
-        f, t = feats[order], targets[order]
-        return ridge_meta_loss(f[:n_s], t[:n_s], f[n_s:], t[n_s:], self.ridge,
-                               num_classes=self.dist.n_way)
+            [centred_one_hot(labels, d.n_way), d.augment.aux_weight * aug], axis=1)
+        _, loss, acc = ridge_score(params, self.rule.net, ex, targets, x_bn,
+                                   n_support=d.n_way * d.shots, num_classes=d.n_way,
+                                   ridge=self.ridge, order=order)
+        return loss, acc
 
     def _batch(self, key: PRNGKey, state: RuleTaskState, size: int) -> Array:
         k_x, k_xa = jax.random.split(key)
@@ -130,8 +141,8 @@ class RuleTask:
         """A fresh task trained for ``num_steps`` (may be traced) steps, scored at the end.
 
         The score is the ridge meta-objective averaged over ``episodes_at_end``
-        fresh episodes, with batch-norm statistics of a 256-example unlabeled
-        batch. Everything random derives from ``key``, so members of an ES
+        fresh episodes, with batch-norm statistics of an unlabeled batch of
+        ``ref_size`` examples. Everything random derives from ``key``, so members of an ES
         population given the same key share the task, the initial network, the
         minibatches and the episodes (common random numbers).
         """
@@ -143,7 +154,7 @@ class RuleTask:
             return inner_step(self.rule, meta_params, inner, x)[0]
 
         inner = jax.lax.fori_loop(0, num_steps, body, state.inner)
-        x_ref = self._batch(k_ref, state, 256)
+        x_ref = self._batch(k_ref, state, self.ref_size)
         losses, accs = jax.vmap(lambda k: self._score(inner.params, x_ref, state, k))(
             jax.random.split(k_ep, self.episodes_at_end))
         finite = tree_all_finite(inner.params)

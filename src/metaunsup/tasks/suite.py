@@ -38,11 +38,12 @@ import numpy as np
 from metaunsup.errors import UserError
 from metaunsup.inner.task import tree_all_finite
 from metaunsup.inner.unroll import init_inner_state, inner_step
-from metaunsup.models import MLPSpec, bn_stats, features
-from metaunsup.objectives import RidgeConfig, centred_one_hot, ridge_meta_loss
+from metaunsup.models import MLPSpec
+from metaunsup.objectives import RidgeConfig, centred_one_hot
 from metaunsup.tasks.augment import AugmentConfig, augment
 from metaunsup.tasks.archs import ALL_GROUPS, ARCH_GROUPS, arch_spec
-from metaunsup.tasks.pool import (DataPool, build_pool, load_split, sample_classes, sample_episode,
+from metaunsup.tasks.episode import episode, ridge_score
+from metaunsup.tasks.pool import (DataPool, build_pool, load_split, sample_classes,
                                   sample_unlabeled)
 from metaunsup.types import Array, MetaParams
 
@@ -237,18 +238,6 @@ class TaskScores(NamedTuple):
     finite: Array
 
 
-def _episode(config: SuiteConfig, pool, classes, perm, key, geometric):
-    k_ep, k_aug = jax.random.split(key)
-    per = config.shots + config.query
-    x, labels = sample_episode(k_ep, pool, classes, per)
-    image = (config.resolution, config.resolution)
-    x, _ = augment(k_aug, x, image, config.augment, geometric=geometric)
-    x = x[:, perm]
-    is_support = (jnp.arange(labels.shape[0]) % per) < config.shots
-    order = jnp.argsort(~is_support, stable=True)  # support first, grouped by class
-    return x[order], labels[order]
-
-
 def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
              dataset_id, perm, classes, key_init, key_data, key_episode, *,
              horizons: Array | None = None) -> TaskScores:
@@ -261,7 +250,8 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
     net = rule.net
     ridge = RidgeConfig()
     geometric = pool.dataset_image[dataset_id]
-    ex, labels = _episode(config, pool, classes, perm, key_episode, geometric)
+    ex, labels, _ = episode(key_episode, pool, classes, perm, geometric, shots=config.shots,
+                            query=config.query, image_shape=image, augment_config=config.augment)
     k_ref, k_ref_aug = jax.random.split(jax.random.fold_in(key_episode, 1))
     ref, _ = augment(k_ref_aug, sample_unlabeled(k_ref, pool, dataset_id, config.ref_size),
                      image, config.augment, geometric=geometric)
@@ -270,9 +260,8 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
     targets = centred_one_hot(labels, config.n_way)
 
     def score(params):
-        f = features(params, ex, net, bn_stats(params, ref, net))
-        loss, acc = ridge_meta_loss(f[:n_s], targets[:n_s], f[n_s:], targets[n_s:], ridge,
-                                    num_classes=config.n_way)
+        f, loss, acc = ridge_score(params, net, ex, targets, ref, n_support=n_s,
+                                   num_classes=config.n_way, ridge=ridge)
         finite = tree_all_finite(params)
         return f[:n_s], f[n_s:], loss, acc, finite
 
