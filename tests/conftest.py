@@ -1,4 +1,9 @@
-"""Test configuration: two host CPU devices (for sharding tests), deterministic CPU."""
+"""Test configuration: two host CPU devices (for sharding tests), deterministic CPU, strict JAX.
+
+Strict dtype promotion for the whole suite: no implicit int/float or width mixing
+(``jnp.float32 + jnp.int32`` raises), so code that relies on JAX's promotion lattice
+fails here rather than silently computing in another precision.
+"""
 import os
 import tempfile
 
@@ -18,18 +23,4 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 import jax  # noqa: E402
 
 jax.config.update("jax_default_matmul_precision", "highest")
-
-
-import pytest  # noqa: E402
-
-
-@pytest.fixture
-def strict_dtypes():
-    """JAX's strict dtype promotion (no implicit int/float or width mixing) for one test.
-
-    Opt in per module with ``pytestmark = pytest.mark.usefixtures("strict_dtypes")``;
-    modules that pass under it use it (turning it on for the whole suite needs
-    fixes in code that still relies on implicit promotion).
-    """
-    with jax.numpy_dtype_promotion("strict"):
-        yield
+jax.config.update("jax_numpy_dtype_promotion", "strict")

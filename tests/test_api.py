@@ -11,7 +11,6 @@ import metaunsup
 from metaunsup.errors import UserError
 from metaunsup.inner.train import batch_indices
 
-pytestmark = pytest.mark.usefixtures("strict_dtypes")
 
 N, D, WIDTHS, B = 64, 12, (8, 4), 16
 

@@ -3,8 +3,10 @@ import json
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from metaunsup.cli import main
+from metaunsup.eval import logreg_probe
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def _assert_user_error(capsys, argv, needle):
 
 
 def test_json_run_on_user_data(npz, capsys):
-    path, _ = npz
+    path, arrays = npz
     code, out, err = _run(capsys, ["evaluate", "--method", "raw,pca", "--data", str(path),
                                    "--shots", "3", "--seeds", "2", "--widths", "16,4",
                                    "--json"])
@@ -61,7 +63,13 @@ def test_json_run_on_user_data(npz, capsys):
         assert r["dataset"] == "mine" and r["resolution"] == 8 and r["shots"] == 3
         assert r["seeds"] == [0, 1] and r["widths"] == [16, 4] and r["probe"] == "logreg"
         assert r["mean"] == pytest.approx(np.mean(r["accuracies"]))
-        assert 0 <= r["mean"] <= 100 and r["ci95"] >= 0
+        sd = np.std(r["accuracies"], ddof=1)  # t-interval, 1 degree of freedom
+        assert r["ci95"] == pytest.approx(stats.t.ppf(0.975, 1) * sd / np.sqrt(2))
+    # raw: the probe of the flattened pixels themselves, seed by seed
+    flat = {k: arrays[k].reshape(len(arrays[k]), -1) for k in ("x_train", "x_test")}
+    want = [100 * logreg_probe(flat["x_train"], arrays["y_train"], flat["x_test"],
+                               arrays["y_test"], shots=3, seed=s) for s in (0, 1)]
+    assert recs[0]["accuracies"] == pytest.approx(want, abs=1e-9)
 
 
 def test_table_output_and_options(npz, capsys):
@@ -148,7 +156,9 @@ def test_json_run_on_digits(capsys):
     for r in recs:
         assert r["dataset"] == "digits" and r["shots"] == 5 and r["seeds"] == [0, 1]
         assert r["widths"] == [32, 16] and len(r["accuracies"]) == 2
-        assert 10.0 < r["mean"] <= 100.0  # 10 classes: chance is 10%
+    # Seeded: these numbers are the probe's (5-shot logistic regression, 2000 test digits).
+    assert recs[0]["accuracies"] == pytest.approx([83.0, 85.75], abs=1e-6)
+    assert recs[1]["accuracies"] == pytest.approx([54.0, 45.5], abs=1e-6)
 
 
 def test_points_dataset_has_no_resolution(capsys):
@@ -157,7 +167,7 @@ def test_points_dataset_has_no_resolution(capsys):
     assert code == 0, err
     rec = json.loads(out)
     assert rec["resolution"] is None and rec["ci95"] is None  # one seed: no interval
-    assert 50.0 <= rec["mean"] <= 100.0
+    assert rec["mean"] == pytest.approx(86.0, abs=1e-6)  # seeded 5-shot probe of raw points
 
 
 @pytest.mark.parametrize("argv,needle", [

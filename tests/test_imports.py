@@ -18,7 +18,7 @@ import metaunsup
 
 LAYERS = (
     ("types", "errors"),
-    ("values", "streams", "progress"),
+    ("values", "streams", "progress", "optim"),
     ("data", "models", "objectives", "run"),
     ("network", "rules"),
     ("inner",),

@@ -25,7 +25,8 @@ def _net(widths=(16, 8, 4), n_in=10, activation="relu", bias=0.0):
     spec = MLPSpec(n_in=n_in, widths=widths, activation=activation)
     params = init_params(jax.random.PRNGKey(0), spec)
     if bias:
-        params = tuple(p._replace(b=jnp.full_like(p.b, bias) + jnp.arange(p.b.shape[0]) * 0.1)
+        params = tuple(p._replace(b=jnp.full_like(p.b, bias)
+                              + jnp.arange(p.b.shape[0], dtype=jnp.float32) * 0.1)
                        for p in params)
     return spec, params
 

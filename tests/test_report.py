@@ -37,8 +37,8 @@ def test_plot_curves_writes_png(tmp_path):
     out = report.plot_curves(_curves(), tmp_path / "a" / "b" / "curves.png",
                              flat=flat, title="probe accuracy")
     assert out == tmp_path / "a" / "b" / "curves.png"
-    width, height = _png_size(out)
-    assert width > height > 0  # two panels side by side
+    # two panels side by side: (4.2 * 2 + 0.6) x 3.6 inches at 120 dpi
+    assert _png_size(out) == (round((4.2 * 2 + 0.6) * 120), round(3.6 * 120))
 
 
 def test_plot_curves_flat_only_dataset(tmp_path):

@@ -95,14 +95,57 @@ def test_step_keeps_tree_structure_shapes_and_dtypes(name):
         assert jnp.shape(v) == (), k
         assert np.isfinite(float(v)), k
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(params))
-    # The rule does something.
+    # The rule does something (the rule 'none' exactly nothing).
     changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params),
                                                          jax.tree.leaves(st.params))]
-    assert any(changed)
+    assert any(changed) == (name != "none")
     # Meta-parameters never depend on the network: a rule built for another
     # network gets the same tree.
     other = _rule(name, MLPSpec(12, (10, 6, 4)))
     assert _signature(other.init_meta_params(jax.random.key(0))) == _signature(mp)
+
+
+ORDERED = {"sanger": "Sanger's rule orders its units by design: unit k learns the k-th "
+                     "principal component (lower-triangular decorrelation)"}
+"""Rules whose update depends on the order of a layer's units, with the reason."""
+PERM_NET = MLPSpec(16, (12, 10, 6))
+
+
+def _permute_layer(params, layer, perm):
+    """The same network with the units of hidden layer ``layer`` in the order ``perm``."""
+    out = list(params)
+    p = out[layer]
+    out[layer] = p._replace(w=p.w[:, perm], b=p.b[perm], v=p.v[:, perm])
+    q = out[layer + 1]
+    out[layer + 1] = q._replace(w=q.w[perm, :], v=q.v[perm, :])
+    return tuple(out)
+
+
+def test_permuting_a_hidden_layer_permutes_the_update(name):
+    """Neuron-local: relabel a hidden layer's units and the update is relabelled alike.
+
+    The network (batch norm and activation act per unit) computes the same function
+    after the permutation; a rule's state is built from the permuted network by its
+    own ``init_state``; one step from each must agree up to the same permutation.
+    """
+    rule = _rule(name, PERM_NET)
+    mp = rule.init_meta_params(jax.random.key(0))
+    x = _batch(7, n_in=PERM_NET.n_in)
+    perm = np.random.default_rng(0).permutation(PERM_NET.widths[1])  # the middle layer
+    start = init_inner_state(rule, mp, key=jax.random.key(1))
+    permuted = _permute_layer(start.params, 1, perm)
+    state_p = start._replace(params=permuted,
+                             rule_state=rule.init_state(mp, permuted, key=jax.random.key(3)))
+    state = start._replace(rule_state=rule.init_state(mp, start.params, key=jax.random.key(3)))
+    step = jax.jit(inner_step, static_argnums=0)
+    new, _ = step(rule, mp, state, x)
+    new_p, _ = step(rule, mp, state_p, x)
+    expect = _permute_layer(new.params, 1, perm)
+    if name in ORDERED:
+        with pytest.raises(AssertionError):
+            _assert_trees_close(new_p.params, expect, rtol=1e-4, atol=1e-5)
+        return
+    _assert_trees_close(new_p.params, expect, rtol=1e-4, atol=1e-5)
 
 
 def test_any_width_and_depth(name):

@@ -22,8 +22,7 @@ from metaunsup.rules.loading import shipped_rule_path
 GOLDEN = Path(__file__).parent / "golden" / "shipped_rule_first_steps.json"
 N_IN, WIDTHS, BATCH, STEPS = 16, (12, 6), 32, 2
 
-pytestmark = [pytest.mark.skipif(not shipped_rule_path().is_file(), reason="no shipped rule"),
-              pytest.mark.usefixtures("strict_dtypes")]
+pytestmark = pytest.mark.skipif(not shipped_rule_path().is_file(), reason="no shipped rule")
 
 
 def _summary(a) -> dict:

@@ -28,6 +28,7 @@ from metaunsup.errors import UserError
 from metaunsup.inner.train import segments
 from metaunsup.inner.unroll import initial_params
 from metaunsup.models import MLPSpec, features
+from metaunsup.optim import adam
 from metaunsup.progress import progress_bar
 from metaunsup.streams import method_keys
 from metaunsup.types import LayerParams, Params
@@ -52,7 +53,7 @@ def cross_entropy(trainable, v, x, y, spec: MLPSpec):
 
 @functools.partial(jax.jit, static_argnames=("spec", "length", "lr"))
 def _fit(trainable, opt_state, v, x, y, *, spec: MLPSpec, length: int, lr: float):
-    opt = optax.adam(lr)
+    opt = adam(lr)
 
     def step(carry, _):
         tr, st = carry
@@ -85,7 +86,7 @@ def train_supervised(dataset, *, spec: MLPSpec, seed: int, options: dict, curve_
     trainable = (tuple((p.w, p.b) for p in params), head)
     v = tuple(p.v for p in params)
     lr = float(options.get("lr", BACKPROP_LR))
-    opt_state = optax.adam(lr).init(trainable)
+    opt_state = adam(lr).init(trainable)
 
     def current():
         return tuple(p._replace(w=w, b=b) for p, (w, b) in zip(params, trainable[0]))

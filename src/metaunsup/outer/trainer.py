@@ -29,6 +29,7 @@ import optax
 from metaunsup.errors import UserError
 from metaunsup.inner.task import select_tree, tree_all_finite
 from metaunsup.models import MLPSpec
+from metaunsup.optim import adam
 from metaunsup.outer import distributed as dist
 from metaunsup.outer import estimators as est
 from metaunsup.outer.config import STRATEGIES, MetaTrainConfig, build_rule, config_to_dict
@@ -75,7 +76,7 @@ class TrainerState(NamedTuple):
 
 
 def make_optimizer(config: MetaTrainConfig) -> optax.GradientTransformation:
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip), optax.adam(config.learning_rate))
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip), adam(config.learning_rate))
 
 
 def architecture(config: MetaTrainConfig, group: int, n_in: int) -> MLPSpec:

@@ -29,6 +29,7 @@ import optax
 
 from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec, forward
+from metaunsup.optim import adam
 from metaunsup.rules.base import register_rule
 from metaunsup.types import Array, LayerParams, MetaParams, Metrics, Params, PRNGKey
 from metaunsup.values import cast_fields
@@ -199,7 +200,7 @@ class AutoencoderConfig:
 
     def make_optimizer(self) -> optax.GradientTransformation:
         if self.optimizer == "adam":
-            return optax.adam(self.lr, b1=self.b1, b2=self.b2, eps=self.eps)
+            return adam(self.lr, b1=self.b1, b2=self.b2, eps=self.eps)
         return optax.sgd(self.lr)
 
 

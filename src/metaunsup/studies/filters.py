@@ -9,7 +9,6 @@ layer is probed once, so each picture comes with the accuracy it gives.
 """
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from metaunsup.data import dataset_info
@@ -17,7 +16,9 @@ from metaunsup.errors import UserError
 from metaunsup.eval import ProbeConfig, get_method
 from metaunsup.eval.compare import row_probe
 from metaunsup.eval.report import plot_filters
-from metaunsup.models import MLPSpec, init_params
+from metaunsup.inner.unroll import initial_params
+from metaunsup.models import MLPSpec
+from metaunsup.streams import method_keys
 from metaunsup.studies.base import Context, Job, Study, Table, register_study
 from metaunsup.studies.grid import check_datasets, expand_methods, load_dataset
 from metaunsup.studies.methods import method_settings, resolve
@@ -26,8 +27,8 @@ from metaunsup.studies.methods import method_settings, resolve
 def _train(label: str, dataset, spec, ctx: Context, seed: int):
     """The network ``label`` produces for ``seed`` (untrained for ``random``)."""
     s = ctx.settings
-    if label == "random":
-        return init_params(jax.random.PRNGKey(seed), spec)
+    if label == "random":  # the network every trained method of the seed starts from
+        return initial_params(method_keys(seed)[0], spec)
     method, options = resolve(label, rule=ctx.rule, init_rule=ctx.init_rule)
     options = {**options, "steps": s["steps"], "batch_size": s["batch_size"],
                "shots": s["shots"]}
