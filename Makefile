@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow install data-system clean bench
+.PHONY: demo test test-fast test-slow install data-system clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,11 +26,18 @@ data-system:
 demo: install
 	$(BIN)/metaunsup demo
 
+# Everything: the default suite, then the slow one (end to end: meta-training, kill -9
+# resumes, subprocesses, the browser). CI (.ci/run) runs this.
 test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow --durations=15
+
+# The default suite only (what `python -m pytest` runs): under 2 minutes on 2 cores.
+test-fast: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-slow: install
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow --durations=15
 
 bench: install
 	$(BIN)/python benchmarks/bench_inner_step.py --json

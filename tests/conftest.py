@@ -24,3 +24,17 @@ import jax  # noqa: E402
 
 jax.config.update("jax_default_matmul_precision", "highest")
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def standard_promotion():
+    """JAX's standard dtype promotion for one test, where a third-party library needs it.
+
+    Only for evosax's strategies (they mix bool and float32 arrays internally); use
+    ``@pytest.mark.usefixtures("standard_promotion")`` and say why.
+    """
+    with jax.numpy_dtype_promotion("standard"):
+        yield

@@ -206,6 +206,7 @@ def test_curve_for_any_trainable_method_and_refused_for_flat_ones(npz, capsys):
                                 "--curve", "2"], "pca")
 
 
+@pytest.mark.slow  # end to end: the demo
 def test_demo_writes_a_report_whose_table_matches_its_curves(tmp_path, capsys):
     report = tmp_path / "rep"
     code, out, err = _run(capsys, ["demo", "--datasets", "digits", "--resolution", "8",

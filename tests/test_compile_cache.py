@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from metaunsup.run import compile_cache as cc
 
 # A jitted program compiled by a fresh process with the cache turned on the way
@@ -52,6 +54,7 @@ def test_switched_off_by_flag_or_environment(monkeypatch, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow  # two subprocesses
 def test_second_process_hits_the_cache(tmp_path):
     env = _env(**{cc.DIR_ENV: str(tmp_path / "cache"),
                   "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})

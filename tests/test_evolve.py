@@ -14,6 +14,10 @@ from metaunsup.outer.population import paired_fitness
 from metaunsup.tasks.distribution import TaskDistConfig
 
 
+EVOSAX = pytest.mark.usefixtures("standard_promotion")  # evosax mixes bool and float32
+
+
+@EVOSAX
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_every_strategy_minimises_a_quadratic_with_our_sign_convention(name):
     config = MetaTrainConfig(estimator=name, population=16, sigma=0.3, learning_rate=0.1)
@@ -57,6 +61,7 @@ def _records(path):
             for line in open(path)]
 
 
+@EVOSAX
 @pytest.mark.slow
 def test_a_resumed_run_writes_what_an_uninterrupted_one_does(tmp_path):
     config = _tiny()

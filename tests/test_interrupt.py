@@ -122,6 +122,7 @@ def _resume_to_end(cmd, wd):
     assert _metric_steps(wd) == list(range(1, STEPS + 1))
 
 
+@pytest.mark.slow  # a subprocess
 def test_sigint_while_starting_or_compiling_exits_130_with_nothing_saved(tmp_path):
     proc, wd, _ = _start(tmp_path, "early")
     _wait_for(proc, lambda: (wd / "config.json").exists(), "config.json")

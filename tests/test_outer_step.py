@@ -108,6 +108,7 @@ def _tiny_rule_task(length: int):
     return RuleTask(rule, dist, pool), rule.init_meta_params(jax.random.PRNGKey(0))
 
 
+@pytest.mark.slow  # meta-gradients through the learned rule
 def test_pes_and_es_pass_the_task_accuracy_through():
     """The trainer logs episode_accuracy from the task's metrics for every estimator
     (PES and ES used to drop it, so runs logged 0)."""
@@ -169,6 +170,7 @@ def test_synthetic_data_sets_are_labelled_bounded_and_learnable_by_a_linear_prob
     assert not np.array_equal(np.asarray(train.x[:10]), np.asarray(valid.x[:10]))
 
 
+@pytest.mark.slow  # meta-gradients through the learned rule
 def test_nested_remat_gives_the_same_gradient_and_keeps_sqrt_t_states():
     """remat="nested" (inner.task.nested_scan) and "dots" change memory, never values:
     the meta-gradient equals the plain one, and the backward pass's stored residuals

@@ -57,6 +57,7 @@ def test_names_select_and_errors():
         coordinates(small.config, small.init_meta_params(jax.random.key(0)))
 
 
+@pytest.mark.slow  # compiles two learned-rule configurations
 def test_pool_at_zero_offsets_steps_exactly_as_compact_and_offsets_scale_the_step():
     x = jax.random.uniform(jax.random.key(3), (16, NET.n_in))
     outs = {}

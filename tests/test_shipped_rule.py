@@ -16,11 +16,15 @@ GOLDEN = Path(__file__).parent / "golden" / "shipped_rule_tree.json"
 pytestmark = pytest.mark.skipif(not shipped_rule_path().is_file(), reason="no shipped rule")
 
 
+def shipped_tree() -> dict:
+    """Every tensor of the shipped rule: name -> [shape, dtype]."""
+    arrays, _ = flatten_named(load_rule().meta_params)
+    return {name: [list(a.shape), str(a.dtype)] for name, a in arrays.items()}
+
+
 def test_shipped_rule_tree_matches_golden():
-    loaded = load_rule()
-    arrays, _ = flatten_named(loaded.meta_params)
-    tree = {name: [list(a.shape), str(a.dtype)] for name, a in arrays.items()}
-    assert tree == json.loads(GOLDEN.read_text())
+    """Regenerate with ``python tests/golden/regenerate.py`` (never from a test)."""
+    assert shipped_tree() == json.loads(GOLDEN.read_text())
 
 
 def test_shipped_rule_header_is_complete():
@@ -32,6 +36,7 @@ def test_shipped_rule_header_is_complete():
     assert shipped_rule_path().stat().st_size < 5 * 2**20
 
 
+@pytest.mark.slow  # compiles the paper-size rule
 def test_shipped_rule_current_code_builds_and_steps_any_width():
     loaded = load_rule()
     for widths in ((16, 8), (64, 64, 32)):

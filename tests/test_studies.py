@@ -48,6 +48,7 @@ def _png(path):
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_widths_rows_cover_every_width(studies):
     wd, rows = studies["widths"]
     got = {(r["method"], r["width"]) for r in rows}
@@ -65,6 +66,7 @@ def test_widths_rows_cover_every_width(studies):
     assert info["rule_provenance"]["spec"] == "shipped"
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_widths_resume_skips_done_rows_and_redoes_a_lost_one(studies):
     wd, rows = studies["widths"]
     lines = (wd / "rows.jsonl").read_text().splitlines()
@@ -82,6 +84,7 @@ def test_widths_resume_skips_done_rows_and_redoes_a_lost_one(studies):
     assert (wd / "width.png").is_file() and info["complete"] and info["jobs"] == 5
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_workdir_with_other_settings_is_refused_before_writing(studies, tmp_path):
     wd, _ = studies["widths"]
     before = (wd / "rows.jsonl").read_text()
@@ -94,6 +97,7 @@ def test_workdir_with_other_settings_is_refused_before_writing(studies, tmp_path
     assert (wd / "rows.jsonl").read_text() == before and not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_depths_and_nonlinearities(studies):
     _, rows = studies["depths"]
     nets = {r["depth"]: r["settings"]["widths"] for r in rows if r["method"] == "rule"}
@@ -109,6 +113,7 @@ def test_depths_and_nonlinearities(studies):
     assert by["rule", "step"]["settings"]["activation"] == "step"
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_text_rows_and_the_shared_features_match_evaluate(studies):
     from metaunsup.data import load
     from metaunsup.eval import ProbeConfig, evaluate
@@ -143,6 +148,7 @@ def test_method_labels_resolve_to_evaluation_methods():
     assert set(methods[6:]) <= set(HAND_RULES)
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_moons_curves_and_snapshots(studies):
     wd, rows = studies["moons"]
     by = {r["method"]: r for r in rows}
@@ -167,6 +173,7 @@ def test_pca_2d_matches_numpy():
     assert np.allclose(np.var(p, axis=0, ddof=1), top, rtol=1e-6)
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_filters_images_and_norms(studies):
     wd, rows = studies["filters"]
     by = {r["method"]: r for r in rows}
@@ -180,6 +187,7 @@ def test_filters_images_and_norms(studies):
     assert by["random"]["settings"]["steps"] == 0
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_surrogate_losses_and_a_shared_start(studies):
     _, rows = studies["surrogate"]
     by = {r["method"]: r for r in rows}
@@ -192,6 +200,7 @@ def test_surrogate_losses_and_a_shared_start(studies):
     assert by["autoencoder"]["settings"]["loss"] == "recon_mse"
 
 
+@pytest.mark.slow  # end to end: eight studies
 def test_meta_overfit_places_rules_in_meta_training_time(studies):
     from metaunsup.studies.overfit import step_seconds
 

@@ -60,6 +60,7 @@ def test_report_cli_and_bad_folder(page, tmp_path, capsys):
 
 @pytest.mark.skipif(find_chromium() is None, reason="chromium not installed (make install as "
                                                     "root installs it)")
+@pytest.mark.slow  # a browser
 def test_page_renders_in_headless_chromium(page, tmp_path):
     study, html, _ = page
     res = open_page(html, screenshot=tmp_path / "shot.png", timeout=30)

@@ -50,6 +50,7 @@ def reference(tmp_path_factory):
     return wd
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_reference_run_is_sane(reference):
     recs = _records(reference)
     # Step 0 is the untrained rule's validation record.
@@ -70,6 +71,7 @@ def test_reference_run_is_sane(reference):
     assert Path(reference, "rule.safetensors").is_file()
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_resume_after_interruption_is_bit_exact(reference, tmp_path):
     config = config_from_dict(TINY)
     tr.meta_train(config, str(tmp_path), progress=False, stop_after=5)
@@ -78,6 +80,7 @@ def test_resume_after_interruption_is_bit_exact(reference, tmp_path):
     assert _records(tmp_path) == _records(reference)
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_corrupt_checkpoint_falls_back_to_previous(reference, tmp_path, capsys):
     config = config_from_dict(TINY)
     tr.meta_train(config, str(tmp_path), progress=False, stop_after=6)
@@ -91,6 +94,7 @@ def test_corrupt_checkpoint_falls_back_to_previous(reference, tmp_path, capsys):
     assert _records(tmp_path) == _records(reference)
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_kill_9_then_resume_matches_uninterrupted(reference, tmp_path):
     """A real SIGKILL of the CLI mid-run, then a resumed run in this process."""
     cfg_path = tmp_path / "tiny.toml"
@@ -126,6 +130,7 @@ def _toml(d, prefix=""):
     return out
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_sharded_meta_batch_matches_single_device():
     if len(jax.devices()) < 2:
         pytest.skip("needs 2 host devices (tests/conftest.py forces them)")
@@ -145,6 +150,7 @@ def test_sharded_meta_batch_matches_single_device():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_nonfinite_meta_gradient_is_skipped():
     config = config_from_dict(TINY)
     rng = np.random.default_rng(0)
@@ -187,6 +193,7 @@ def test_shipped_configs_parse():
         load_config("no_such_recipe")
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp_path, capsys):
     from metaunsup.cli import main
     from metaunsup.run.rulefile import load_rule_file
@@ -207,6 +214,7 @@ def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp
     assert "no checkpoint at step 5" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     """``warm_start``: step 0 holds the source's shared meta-parameters (rules.warm_start)."""
     from metaunsup.rules.loading import load_rule
@@ -237,6 +245,7 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
                    zip(jax.tree.leaves(trained.meta_params), jax.tree.leaves(meta)))
 
 
+@pytest.mark.slow  # end to end: meta-training
 def test_init_key_picks_the_draw_of_the_meta_parameters_and_init_spec_follows_it():
     rng = np.random.default_rng(0)
     pool = build_pool([(rng.random((300, 64), dtype=np.float32), rng.integers(0, 5, 300))])

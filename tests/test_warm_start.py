@@ -28,6 +28,7 @@ def _trained_compact(net):
     return rule, meta
 
 
+@pytest.mark.slow  # compiles the full learned rule's step and gradient
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_warm_started_rule_updates_exactly_like_its_source(activation):
     net = MLPSpec(n_in=12, widths=(9, 7, 5), activation=activation)
@@ -50,6 +51,7 @@ def test_warm_started_rule_updates_exactly_like_its_source(activation):
     assert float(jnp.max(jnp.abs(p_tgt[0].w - params[0].w))) > 1e-3
 
 
+@pytest.mark.slow  # compiles the full learned rule's step and gradient
 def test_warm_start_leaves_a_gradient_on_the_readout_planes():
     """Zero read-out mixing weights but random read-outs: not a saddle point."""
     net = MLPSpec(n_in=8, widths=(6, 4))
