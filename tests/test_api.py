@@ -2,6 +2,7 @@
 (jit, vmap, and the same numbers as metaunsup.train), and the Network object."""
 import re
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,8 +27,7 @@ def rule():
 
 
 def _leaves_close(a, b, **tol):
-    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
-        np.testing.assert_allclose(np.asarray(u), np.asarray(v), **tol)
+    chex.assert_trees_all_close(jax.tree.leaves(a), jax.tree.leaves(b), **tol)
 
 
 def test_update_pair_reproduces_train_step_for_step(rule, x):

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import chex
 import jax
 import numpy as np
 import pytest
@@ -147,8 +148,7 @@ def test_two_processes_match_one_process_and_resume(tmp_path):
         {k: v for k, v in last.items() if k not in WALL}
     a, b = (load_checkpoint(Path(w, "checkpoints", "ckpt_0000000004.safetensors"))[0]
             for w in (wd0, ref))
-    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-        np.testing.assert_array_equal(x, y)
+    chex.assert_trees_all_equal(a, b)
 
     # Resume: drop the newest checkpoint; process 0 restores step 2 and sends it.
     Path(wd0, "checkpoints", "ckpt_0000000004.safetensors").unlink()

@@ -2,6 +2,7 @@
 import dataclasses
 from typing import ClassVar
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -121,16 +122,14 @@ def test_train_is_reproducible_chunk_invariant_and_records_a_curve():
     assert a.curve_steps == [0, 5, 10, 12]
     assert len(a.curve) == 4 and a.curve[-1] == pytest.approx(probe(a.params))
     assert int(a.inner_state.step) == 12
-    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    chex.assert_trees_all_close(a.params, b.params, rtol=1e-6, atol=1e-7)
     assert set(a.metrics) == {"update_rms"}
     # The same as unrolling by hand over the same minibatches.
     it = batch_indices(len(DATA), 8, int(jax.random.randint(jax.random.split(key)[1], (), 0,
                                                              np.iinfo(np.int32).max)))
     state = init_inner_state(rule, {}, key=jax.random.split(key)[0])
     manual, _ = unroll_jit(rule, {}, state, DATA[np.stack([next(it) for _ in range(12)])])
-    for x, y in zip(jax.tree.leaves(manual.params), jax.tree.leaves(a.params)):
-        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+    chex.assert_trees_all_close(manual.params, a.params, rtol=1e-6, atol=1e-7)
     # Another key, another run.
     c = train(rule, {}, DATA, steps=12, batch_size=8, key=jax.random.key(4), chunk=12)
     assert not np.allclose(c.params[0].w, a.params[0].w)

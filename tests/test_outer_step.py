@@ -2,6 +2,7 @@
 task (closed-form optimum) and on the real rule task; fitness shaping; the ES horizon."""
 from functools import partial
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -137,8 +138,7 @@ def test_compact_family_is_small_and_its_untrained_rule_is_one_rule():
     assert rule.num_meta_params() <= 100
     a = rule.init_meta_params(jax.random.PRNGKey(0))
     b = rule.init_meta_params(jax.random.PRNGKey(1))
-    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
-        np.testing.assert_array_equal(x, y)  # no key dependence: "untrained" is well defined
+    chex.assert_trees_all_equal(a, b)  # no key dependence: "untrained" is well defined
     assert not np.any(np.asarray(a["bias"]["w"]))  # no bias drift before meta-training
     assert "log_tau" in a["mix"] and "log_lr" in a
 
@@ -182,8 +182,7 @@ def test_nested_remat_gives_the_same_gradient_and_keeps_sqrt_t_states():
     grads = [jax.jit(lambda m, r=r: tbptt(task, m, state, jax.random.PRNGKey(2), 6, remat=r)[0])(mp)
              for r in (False, "dots", "nested")]
     for g in grads[1:]:
-        for a, b in zip(jax.tree_util.tree_leaves(grads[0]), jax.tree_util.tree_leaves(g)):
-            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        chex.assert_trees_all_close(grads[0], g, rtol=1e-5, atol=1e-7)
 
     def residual_bytes(T, remat):
         loss = lambda m: task.unroll(m, state, jax.random.PRNGKey(2), T, remat=remat)[1]  # noqa: E731

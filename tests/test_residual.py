@@ -1,6 +1,7 @@
 """The residual search space (rules/residual.py) and the 'pool' preset: theta = 0 is the
 untrained rule exactly, every coordinate moves exactly its own scalar, and 'pool' with its
 new per-kind step sizes at zero steps exactly as 'compact'."""
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,8 +26,7 @@ def test_theta_zero_is_the_start_exactly_and_each_coordinate_moves_one_scalar():
     space = residual_around(rule, start)
     assert space.size == 60 == len(set(space.names))  # 13 planes x (1 + 3 kinds) + 8 others
     zero = space(space.zeros())
-    for a, b in zip(jax.tree.leaves(start), jax.tree.leaves(zero)):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    chex.assert_trees_all_equal(start, zero)
     flat0 = np.concatenate([np.ravel(x) for x in jax.tree.leaves(start)])
     moved = jax.vmap(space)(0.5 * jnp.eye(space.size))
     flats = np.stack([np.concatenate([np.ravel(x[i]) for x in jax.tree.leaves(moved)])
@@ -66,8 +66,7 @@ def test_pool_at_zero_offsets_steps_exactly_as_compact_and_offsets_scale_the_ste
         meta = rule.init_meta_params(jax.random.key(0))
         state = init_inner_state(rule, meta, key=jax.random.key(1))
         outs[name] = (rule, meta, state, inner_step(rule, meta, state, x)[0].params)
-    for a, b in zip(jax.tree.leaves(outs["compact"][3]), jax.tree.leaves(outs["pool"][3])):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    chex.assert_trees_all_equal(outs["compact"][3], outs["pool"][3])
     rule, meta, state, _ = outs["pool"]
     meta = {**meta, "log_lr_kind": jnp.array([np.log(2.0), 0.0, 0.0], jnp.float32)}
     _, _, metrics = rule.step(meta, state.params, state.rule_state, x, key=jax.random.key(0))

@@ -6,6 +6,7 @@ for these tiny networks come from ``RULE_OPTIONS``.
 import dataclasses
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,11 +34,11 @@ def _batch(seed, batch=BATCH, n_in=NET.n_in):
 
 
 def _assert_trees_close(a, b, rtol=RTOL, atol=ATOL):
-    assert jax.tree.structure(a) == jax.tree.structure(b)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
-        if jnp.issubdtype(jnp.result_type(x), jax.dtypes.prng_key):
-            x, y = jax.random.key_data(x), jax.random.key_data(y)
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+    def data(x):  # typed PRNG keys compare by their bits
+        return jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x
+
+    chex.assert_trees_all_close(jax.tree.map(data, a), jax.tree.map(data, b),
+                                rtol=rtol, atol=atol)
 
 
 def _signature(tree):

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,9 +146,7 @@ def test_sharded_meta_batch_matches_single_device():
     out1, m1 = tr._meta_step_jit(config, rule, single, pool)
     out2, m2 = tr._meta_step_jit(config, rule, sharded, pool)
     np.testing.assert_allclose(m1["grad_norm"], m2["grad_norm"], rtol=1e-4)
-    for a, b in zip(jax.tree_util.tree_leaves(out1.meta_params),
-                    jax.tree_util.tree_leaves(out2.meta_params)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    chex.assert_trees_all_close(out1.meta_params, out2.meta_params, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.slow  # end to end: meta-training
@@ -204,8 +203,7 @@ def test_export_rule_selects_by_validation_among_kept_checkpoints(reference, tmp
     assert info["step"] == 8 and info["val_accuracy"] is not None
     best, header = load_rule_file(out)
     final, _ = load_rule_file(Path(reference, "rule.safetensors"))  # written at step 8
-    for a, b in zip(jax.tree.leaves(best), jax.tree.leaves(final)):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(best, final)
     assert header["provenance"]["selected_by"] == "val_accuracy"
     assert header["provenance"]["meta_steps"] == 8
     assert export.export_rule(str(reference), str(out), step=6)["val_accuracy"] is None
@@ -239,8 +237,7 @@ def test_warm_start_seeds_step_zero_from_a_rule_file(reference, tmp_path):
     export.export_rule(str(tmp_path), str(out), step=2)
     trained, start = load_rule(str(out)), load_rule(f"init:{out}")
     assert start.header["provenance"]["meta_steps"] == 0
-    for a, b in zip(jax.tree.leaves(start.meta_params), jax.tree.leaves(meta)):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(start.meta_params, meta)
     assert not all(np.array_equal(a, b) for a, b in
                    zip(jax.tree.leaves(trained.meta_params), jax.tree.leaves(meta)))
 
