@@ -27,14 +27,20 @@ class Parser(argparse.ArgumentParser):
         raise UserError(f"{sub}: {message}" if sub else message)
 
 
-def positive_int(name: str):
-    """An argparse type: a positive integer, the error naming ``name``."""
-    def parse(text):
+def _argparse_type(parse, what: str):
+    """``parse`` as an argparse type: its one-line UserError becomes argparse's message."""
+    def typed(text):
         try:
-            return check_positive_int(text, name=name)
+            return parse(text)
         except UserError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-    return parse
+    typed.__name__ = what  # argparse names the type in its messages
+    return typed
+
+
+def positive_int(name: str):
+    """An argparse type: a positive integer, the error naming ``name``."""
+    return _argparse_type(lambda text: check_positive_int(text, name=name), "positive int")
 
 
 def nonneg_int(text: str) -> int:
@@ -42,7 +48,7 @@ def nonneg_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+        value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
@@ -51,23 +57,20 @@ def nonneg_int(text: str) -> int:
 def key_value(what: str):
     """An argparse type: ``KEY=VALUE`` (:func:`metaunsup.values.parse_pair`); the value is
     typed later by whatever reads it."""
-    def parse(text):
-        try:
-            return parse_pair(text, what=what)
-        except UserError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-    return parse
+    return _argparse_type(lambda text: parse_pair(text, what=what), "KEY=VALUE")
 
 
-def max_test(text: str) -> int | None:
-    """An argparse type: a positive integer, or ``all`` (None)."""
+def _max_test(text: str) -> int | None:
     if text.strip().lower() == "all":
         return None
     try:
         return check_positive_int(text, name="--max-test")
     except UserError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer or 'all', got {text!r}") from None
+        raise UserError(f"expected a positive integer or 'all', got {text!r}") from None
+
+
+max_test = _argparse_type(_max_test, "max test")
+"""An argparse type: a positive integer, or ``all`` (None)."""
 
 
 def names(text: str) -> list[str]:
