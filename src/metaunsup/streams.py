@@ -5,16 +5,23 @@ callers that need the same draw call the same function, and no module writes a
 stream id of its own. The ids are those the code has always used: changing one
 changes recorded results (golden files, ``experiments/``), so they are fixed.
 
-| stream | derivation | used for |
-|---|---|---|
-| :func:`run_keys` | ``split(PRNGKey(seed), 3)`` | a gradient run's (meta-parameter init, first tasks, outer loop) keys |
-| :func:`meta_init_key` | ``run_keys(seed)[0]``, or ``PRNGKey(init_key)`` | a gradient run's step-0 theta |
-| :func:`residual_start_key` | ``PRNGKey(seed)``, or ``PRNGKey(init_key)`` | an evolution strategy's start (theta = 0 of its residual) |
-| :func:`task_reset_key` | ``fold_in(fold_in(PRNGKey(seed), TASK_RESET), step)`` | tasks drawn afresh when a run's architecture changes |
-| :func:`arch_rng` | ``default_rng([seed, ARCH, group])`` | the architecture of a run's group ``group`` |
-| :func:`method_key`, :func:`method_keys` | ``PRNGKey(seed)``, split in two | a method's (initial network, data order) keys for probe seed ``seed``: every method of a seed starts from the network of the first (``inner.unroll.initial_params``) |
-| :func:`reference_rng` | ``default_rng([seed, REFERENCE])`` | the rows of the batch-norm reference batch (:mod:`metaunsup.models.featurize`) |
-| :func:`query_rng` | ``default_rng([seed, QUERY])`` | the seeded subset of test examples a probe scores on |
+- :func:`run_keys`: ``split(PRNGKey(seed), 3)``, a gradient run's (meta-parameter
+  init, first tasks, outer loop) keys.
+- :func:`meta_init_key`: ``run_keys(seed)[0]``, or ``PRNGKey(init_key)``: a gradient
+  run's step-0 theta.
+- :func:`residual_start_key`: ``PRNGKey(seed)``, or ``PRNGKey(init_key)``: an evolution
+  strategy's start (theta = 0 of its residual).
+- :func:`task_reset_key`: ``fold_in(fold_in(PRNGKey(seed), TASK_RESET), step)``: the
+  tasks drawn afresh when a run's architecture changes.
+- :func:`arch_rng`: ``default_rng([seed, ARCH, group])``: the architecture of a run's
+  group ``group``.
+- :func:`method_key`, :func:`method_keys`: ``PRNGKey(seed)`` and its two halves, a
+  method's (initial network, data order) for probe seed ``seed``: every method of a
+  seed starts from the network of the first (``inner.unroll.initial_params``).
+- :func:`reference_rng`: ``default_rng([seed, REFERENCE])``: the rows of the
+  batch-norm reference batch (:mod:`metaunsup.models.featurize`).
+- :func:`query_rng`: ``default_rng([seed, QUERY])``: the seeded subset of test
+  examples a probe scores on.
 
 Per-task streams of the validation suite (``tasks.suite``: ``fold_in(PRNGKey(seed),
 task)`` split six ways) and of the evolution strategies (``outer.evolve``) are

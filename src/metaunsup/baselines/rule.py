@@ -45,7 +45,7 @@ def steps_and_batch(options: dict, n_examples: int) -> tuple[int, int]:
 
 def train_update_rule(rule, meta_params, dataset, *, seed: int, options: dict,
                       curve_every=None, probe_fn=None):
-    """Trains the seed's network with ``rule``; returns :class:`~metaunsup.inner.train.TrainResult`.
+    """Trains the seed's network with ``rule`` (an :class:`~metaunsup.inner.train.TrainResult`).
 
     The network and the minibatch order come from the seed's method keys
     (:func:`metaunsup.streams.method_keys`), as for every method of that seed.

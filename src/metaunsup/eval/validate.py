@@ -239,5 +239,5 @@ def header(config: SuiteConfig, reference: str) -> str:
             f"diff vs {reference} @{config.steps} / @{config.short_steps} (paired, 95%)")
 
 
-__all__ = ["DEFAULT_INIT_KEYS", "QUICK", "SuiteRule", "suite_settings", "format_record", "header", "resolve_rule",
-           "score_rule", "summarize", "validate_rules"]
+__all__ = ["DEFAULT_INIT_KEYS", "QUICK", "SuiteRule", "format_record", "header", "resolve_rule",
+           "score_rule", "suite_settings", "summarize", "validate_rules"]

@@ -88,7 +88,7 @@ def map_features(params: Params, x: np.ndarray, spec: MLPSpec, stats,
 
 def reference_stats(params: Params, spec: MLPSpec, x_train: np.ndarray, *, seed: int,
                     config: FeatureConfig = FeatureConfig()):
-    """Batch-norm statistics of the seeded reference batch of ``x_train`` (:class:`FeatureConfig`)."""
+    """Batch-norm statistics of the seeded reference batch of ``x_train`` (FeatureConfig)."""
     ref = jnp.asarray(reference_batch(x_train, seed=seed, size=config.reference_size),
                       jnp.float32)
     return bn_stats(params, ref, spec)

@@ -34,8 +34,15 @@ import jax.numpy as jnp
 
 from metaunsup.errors import UserError
 from metaunsup.inner.task import TruncatedTask
-from metaunsup.outer.es_math import (PESState, check_sigma, es_full, gaussian_like, pes,
-                                     pes_accumulate, pes_init)
+from metaunsup.outer.es_math import (
+    PESState,
+    check_sigma,
+    es_full,
+    gaussian_like,
+    pes,
+    pes_accumulate,
+    pes_init,
+)
 from metaunsup.types import Array, MetaParams, Metrics, PRNGKey, PyTree
 
 _tmap = jax.tree_util.tree_map
