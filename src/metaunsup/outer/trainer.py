@@ -40,7 +40,7 @@ from metaunsup.progress import progress_bar
 from metaunsup.rules.base import UpdateRule
 from metaunsup.rules.loading import load_rule
 from metaunsup.rules.warm_start import check_warm_start, warm_start_meta_params
-from metaunsup.run import CorruptFileError, Workdir
+from metaunsup.run import Workdir
 from metaunsup.run.compile_cache import Background
 from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
 from metaunsup.run.workdir import check_workdir as check_run_folder
@@ -221,15 +221,8 @@ def _state_template(config, pool: DataPool, step: int) -> TrainerState:
 
 def _restore(config, wd: Workdir, pool: DataPool) -> TrainerState | None:
     """Newest readable checkpoint, falling back past corrupt ones (never deleted)."""
-    for step in reversed(wd.checkpoints.all_steps()):
-        template = _state_template(config, pool, step)
-        try:
-            restored = wd.checkpoints.restore(step, template)
-        except CorruptFileError as e:
-            print(f"warning: {e}; trying an older checkpoint", file=sys.stderr)
-            continue
-        return jax.tree_util.tree_map(jnp.asarray, restored.tree)
-    return None
+    restored = wd.checkpoints.restore_latest(lambda step: _state_template(config, pool, step))
+    return None if restored is None else jax.tree_util.tree_map(jnp.asarray, restored.tree)
 
 
 def _scalars(metrics: dict) -> dict:

@@ -31,7 +31,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -336,8 +336,12 @@ class CheckpointManager:
         tree, meta = load_checkpoint(self.path_for(step), template)
         return Restored(step, tree, meta)
 
-    def restore_latest(self, template: PyTree | None = None) -> Restored | None:
+    def restore_latest(self, template: PyTree | Callable[[int], PyTree] | None = None
+                       ) -> Restored | None:
         """The newest readable checkpoint, or None if the directory has none.
+
+        ``template`` may be a function of the step (a trainer whose state's shapes
+        depend on it); every reader of a run resumes through this one walk.
 
         Raises:
           UserError: checkpoint files exist but none is readable, or the newest
@@ -347,9 +351,9 @@ class CheckpointManager:
         steps = self.all_steps()
         for step in reversed(steps):
             try:
-                return self.restore(step, template)
+                return self.restore(step, template(step) if callable(template) else template)
             except CorruptFileError as e:
-                print(f"warning: skipping unreadable checkpoint: {e}", file=sys.stderr)
+                print(f"warning: {e}; trying an older checkpoint", file=sys.stderr)
         if steps:
             raise UserError(f"{self.directory}: none of the {len(steps)} checkpoint files "
                             "is readable")
