@@ -28,16 +28,17 @@ demo: install
 
 # Everything: the default suite, then the slow one (end to end: meta-training, kill -9
 # resumes, subprocesses, the browser). CI (.ci/run) runs this.
+# (pyproject.toml's addopts: two xdist workers, one file each.)
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow --durations=15
+	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -m slow --durations=15
 
 # The default suite only (what `python -m pytest` runs): under 2 minutes on 2 cores.
 test-fast: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/python -m pytest --durations=15
 
 test-slow: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow --durations=15
+	$(BIN)/python -m pytest -m slow --durations=15
 
 bench: install
 	$(BIN)/python benchmarks/bench_inner_step.py --json

@@ -151,6 +151,7 @@ def test_trainable_methods_are_registered_with_a_train_function():
         assert get_method(name).train is None
 
 
+@pytest.mark.slow  # trains every method (test_random_is_the_network_... pins the pairing in the default suite)
 def test_every_trainable_method_starts_from_the_same_network():
     """Step 0 of each method's curve probes one and the same seeded network."""
     from metaunsup.eval import ProbeConfig

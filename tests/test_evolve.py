@@ -17,6 +17,7 @@ from metaunsup.tasks.distribution import TaskDistConfig
 EVOSAX = pytest.mark.usefixtures("standard_promotion")  # evosax mixes bool and float32
 
 
+@pytest.mark.slow  # 60 generations of each strategy
 @EVOSAX
 @pytest.mark.parametrize("name", STRATEGIES)
 def test_every_strategy_minimises_a_quadratic_with_our_sign_convention(name):

@@ -168,6 +168,7 @@ MECHANISM = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow  # real signals and sleeps
 @pytest.mark.parametrize("during", ["writing", "long call"])
 def test_exit_on_sigint_waits_for_a_write_but_not_for_a_long_call(during):
     proc = subprocess.Popen([sys.executable, "-c", MECHANISM, "1.5"],

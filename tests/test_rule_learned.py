@@ -316,6 +316,7 @@ def test_one_meta_params_runs_on_any_width_and_depth():
 
 # --- stability, differentiability, contracts -------------------------------------------
 
+@pytest.mark.slow  # 1000 inner steps
 def test_random_rule_stays_bounded_for_1000_steps():
     """rms(dW) < 1 and rms is a norm, so rms(W_t) <= (1-lr) rms(W_{t-1}) + lr * 1.
 

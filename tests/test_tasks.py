@@ -82,9 +82,9 @@ def test_rule_task_continues_then_resets_at_its_length(pool):
     assert float(m1["reset"]) == 0.0 and int(s1.inner.step) == 3
     # the truncation's loss is the mean of its steps' losses, step by step
     _, k_steps = jax.random.split(jax.random.PRNGKey(1))
-    s, losses = state, []
+    s, losses, step_loss = state, [], jax.jit(task.step_loss)
     for k in jax.random.split(k_steps, 3):
-        s, loss, _ = task.step_loss({}, s, k)
+        s, loss, _ = step_loss({}, s, k)
         losses.append(float(loss))
     assert float(loss1) == pytest.approx(np.mean(losses), rel=1e-6)
     s2, _, m2 = unroll({}, s1, jax.random.PRNGKey(2), 3)
