@@ -22,6 +22,8 @@ changes recorded results (golden files, ``experiments/``), so they are fixed.
   batch-norm reference batch (:mod:`metaunsup.models.featurize`).
 - :func:`query_rng`: ``default_rng([seed, QUERY])``: the seeded subset of test
   examples a probe scores on.
+- :func:`task_reference_key`: ``fold_in(key_episode, TASK_REFERENCE)``: a validation
+  suite task's batch-norm reference batch.
 
 Per-task streams of the validation suite (``tasks.suite``: ``fold_in(PRNGKey(seed),
 task)`` split six ways) and of the evolution strategies (``outer.evolve``) are
@@ -42,6 +44,8 @@ REFERENCE = 2
 """Stream id of the batch-norm reference batch (numpy)."""
 QUERY = 1
 """Stream id of a probe's test subset (numpy)."""
+TASK_REFERENCE = 1
+"""Stream id, within a suite task's episode key, of its batch-norm reference batch (JAX)."""
 
 
 def run_keys(seed: int) -> tuple[PRNGKey, PRNGKey, PRNGKey]:
@@ -93,6 +97,11 @@ def query_rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), QUERY])
 
 
+def task_reference_key(key_episode: PRNGKey) -> PRNGKey:
+    """The key of a suite task's unlabeled reference batch, from the task's episode key."""
+    return jax.random.fold_in(key_episode, TASK_REFERENCE)
+
+
 def key_data(key: PRNGKey) -> list[int]:
     """A key's two uint32 words, as recorded in a rule file's provenance."""
     return [int(v) for v in np.asarray(jax.random.key_data(key)).reshape(-1)]
@@ -103,7 +112,7 @@ def from_key_data(words) -> PRNGKey:
     return jax.numpy.asarray(np.asarray(words, np.uint32))
 
 
-__all__ = ["ARCH", "QUERY", "REFERENCE", "TASK_RESET", "arch_rng", "from_key_data", "key_data",
-           "meta_init_key", "method_key", "method_keys", "query_rng", "reference_rng", "residual_start_key",
-           "run_keys",
+__all__ = ["ARCH", "QUERY", "REFERENCE", "TASK_REFERENCE", "TASK_RESET", "arch_rng",
+           "from_key_data", "key_data", "meta_init_key", "method_key", "method_keys", "query_rng",
+           "reference_rng", "residual_start_key", "run_keys", "task_reference_key",
            "task_reset_key"]

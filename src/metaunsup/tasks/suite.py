@@ -40,6 +40,7 @@ from metaunsup.inner.task import tree_all_finite
 from metaunsup.inner.unroll import init_inner_state, inner_step
 from metaunsup.models import MLPSpec
 from metaunsup.objectives import RidgeConfig, centred_one_hot
+from metaunsup.streams import task_reference_key
 from metaunsup.tasks.augment import AugmentConfig, augment
 from metaunsup.tasks.archs import ALL_GROUPS, ARCH_GROUPS, arch_spec
 from metaunsup.tasks.episode import episode, ridge_score
@@ -252,7 +253,7 @@ def run_task(config: SuiteConfig, rule, meta_params: MetaParams, pool: DataPool,
     geometric = pool.dataset_image[dataset_id]
     ex, labels, _ = episode(key_episode, pool, classes, perm, geometric, shots=config.shots,
                             query=config.query, image_shape=image, augment_config=config.augment)
-    k_ref, k_ref_aug = jax.random.split(jax.random.fold_in(key_episode, 1))
+    k_ref, k_ref_aug = jax.random.split(task_reference_key(key_episode))
     ref, _ = augment(k_ref_aug, sample_unlabeled(k_ref, pool, dataset_id, config.ref_size),
                      image, config.augment, geometric=geometric)
     ref = ref[:, perm]
