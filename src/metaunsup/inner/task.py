@@ -44,6 +44,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from metaunsup.types import Array, MetaParams, Metrics, PRNGKey, PyTree
 
@@ -70,11 +71,6 @@ def tree_all_finite(tree: PyTree) -> Array:
     """Boolean scalar: every element of every leaf of ``tree`` is finite."""
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def select_tree(pred: Array, on_true: PyTree, on_false: PyTree) -> PyTree:
-    """Leafwise ``jnp.where(pred, on_true, on_false)`` for a scalar boolean ``pred``."""
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
 REMAT = (False, True, "dots", "nested")
@@ -206,7 +202,7 @@ class QuadraticTask:
     def unroll(self, meta_params: MetaParams, task_state: QuadraticState, key: PRNGKey,
                num_steps: int, *, remat: bool | str = False) -> tuple[QuadraticState, Array, Metrics]:
         done = task_state.step >= task_state.length
-        state = select_tree(done, self.init(meta_params, key), task_state)
+        state = optax.tree.where(done, self.init(meta_params, key), task_state)
 
         def body(x, _):
             return self.step(meta_params, x)

@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 from metaunsup.errors import UserError
-from metaunsup.inner.task import select_tree, tree_all_finite
+from metaunsup.inner.task import tree_all_finite
 from metaunsup.models import MLPSpec
 from metaunsup.optim import adam
 from metaunsup.outer import distributed as dist
@@ -154,7 +154,7 @@ def outer_step(task, estimator: est.Estimator, optimizer: optax.GradientTransfor
     grad = jax.tree_util.tree_map(lambda g: jnp.where(ok, g, 0.0), grad)
     updates, opt_state = optimizer.update(grad, state.opt_state, mp)
     new_mp = optax.apply_updates(mp, updates)
-    new_mp, opt_state = select_tree(ok, (new_mp, opt_state), (mp, state.opt_state))
+    new_mp, opt_state = optax.tree.where(ok, (new_mp, opt_state), (mp, state.opt_state))
     fresh = jax.vmap(lambda k: estimator.init(task, new_mp, k))(
         jax.random.split(k_reset, meta_batch))
     tasks = jax.tree_util.tree_map(

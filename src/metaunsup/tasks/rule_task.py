@@ -21,8 +21,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
-from metaunsup.inner.task import remat_scan, select_tree, tree_all_finite
+from metaunsup.inner.task import remat_scan, tree_all_finite
 from metaunsup.inner.unroll import InnerState, init_inner_state, inner_step
 from metaunsup.objectives import RidgeConfig, centred_one_hot
 from metaunsup.rules.base import UpdateRule
@@ -184,7 +185,7 @@ class RuleTask:
         k_reset, k_steps = jax.random.split(key)
         done = state.inner.step >= state.length
         fresh = self.init(meta_params, k_reset)
-        state = select_tree(done, fresh, state)
+        state = optax.tree.where(done, fresh, state)
 
         def body(s, k):
             s, loss, acc = self.step_loss(meta_params, s, k)
