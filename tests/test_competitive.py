@@ -19,7 +19,7 @@ from metaunsup.rules import make_rule
 from metaunsup.rules.competitive import CompetitiveState, LayerState
 from metaunsup.types import LayerParams
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0}
+DEFAULT_LEVEL = {"xla_backend_optimization_level": 2}
 NET = MLPSpec(6, (5, 4))
 BN_EPS = NET.bn_eps
 
@@ -127,9 +127,13 @@ def test_step_matches_numpy_transcription(name):
     x = rng.uniform(size=(16, NET.n_in))
     t = 4
     state = CompetitiveState(np.asarray(t, np.int32), tuple(LayerState(**ls) for ls in layers))
+    # Compiled at XLA's default optimisation level, as the rules run: at level 0 (the
+    # suite's, conftest.py) XLA:CPU's float64 code for rank_code's `s == max(s)` can mark
+    # another unit than the numpy transcription (found failing at 21b5c34 for
+    # krotov_hopfield; level 2 and eager execution agree with numpy to 1e-9).
     with jax.enable_x64(True):
         step = jax.jit(lambda p, st, x: rule.step({}, p, st, x, key=None),
-                       compiler_options=FAST_COMPILE)
+                       compiler_options=DEFAULT_LEVEL)
         new, new_state, metrics = step(params, state, jnp.asarray(x))
     lr = cfg["lr"] * (1 - t / cfg["anneal_steps"])
     inputs, outputs = _np_forward(params, x)
