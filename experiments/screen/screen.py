@@ -9,10 +9,16 @@ at the horizon. Per coordinate and measure: the paired central difference
 difference of the better side (by its mean) to the start, ``L(side) - L(0)``. Directions whose
 interval excludes 0 move the fitness; they are the candidates for the search.
 
-Command (measured: see README.md in this folder)::
+Commands (two stages; measured: see README.md in this folder)::
 
-    python experiments/screen/screen.py --tasks 6 --steps 500 \\
-        --groups paper,sigmoid,step,wide --out experiments/screen/screen.jsonl
+    python experiments/screen/screen.py --tasks 6 --steps 500 --groups paper,sigmoid,step \\
+        --directions <the 13 planes' global weights, log_tau, log_lr, its 3 kind offsets,
+                      the 3 bias read-outs> --out experiments/screen/stage1.jsonl
+    python experiments/screen/screen.py ... --directions <the kind offsets of the planes
+                      stage 1 found> --out experiments/screen/stage2.jsonl
+
+Each group's raw losses are saved beside ``--out`` (``.npz``) as soon as the group
+ends, so an interrupted screen resumes there.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -41,18 +48,27 @@ def main(argv=None) -> int:
     p.add_argument("--delta", type=float, default=0.3)
     p.add_argument("--groups", default="paper,sigmoid,step,wide")
     p.add_argument("--chunk", type=int, default=32, help="members per compiled call")
+    p.add_argument("--directions", default="",
+                   help="comma-separated coordinate names to screen (default: every one)")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
 
     groups = args.groups.split(",")
     probe_rule = make_rule("learned", arch_spec("paper", 196), config=args.config)
     start = probe_rule.init_meta_params(jax.random.PRNGKey(0))
-    space = residual_around(probe_rule, start)
+    space = residual_around(probe_rule, start,
+                            [d for d in args.directions.split(",") if d])
     n = space.size
+    raw = Path(args.out).with_suffix(".npz")  # per-group losses, saved as each group ends
+    saved = dict(np.load(raw)) if raw.exists() else {}
     thetas = jnp.concatenate([jnp.zeros((1, n)), args.delta * jnp.eye(n), -args.delta * jnp.eye(n)])
     losses = {m: [] for m in ("ridge_loss", "probe")}
     t0 = time.time()
     for gi, name in enumerate(groups):
+        if f"{name}/probe" in saved:  # finished in an earlier call
+            for m in losses:
+                losses[m].append(saved[f"{name}/{m}"])
+            continue
         suite = suite_config("validation", tasks=args.tasks, steps=args.steps, short_steps=0,
                              groups=(name,), seed=100 + gi)
         pool = load_suite_pool(suite)
@@ -72,6 +88,8 @@ def main(argv=None) -> int:
                   file=sys.stderr, flush=True)
         for m in losses:
             losses[m].append(np.concatenate(parts[m]))  # [2n + 1, T]
+            saved[f"{name}/{m}"] = losses[m][-1]
+        np.savez(raw, **saved)
     with open(args.out, "w") as f:
         for m in losses:
             L = np.concatenate(losses[m], axis=1)  # [2n + 1, all tasks]

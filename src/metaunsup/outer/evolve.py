@@ -66,11 +66,30 @@ def make_strategy(config: MetaTrainConfig, size: int):
     return strategy, strategy.default_params.replace(std_init=config.sigma)
 
 
+def parse_direction(text: str) -> tuple[str, float]:
+    """``"NAME"`` or ``"NAME@SCALE"`` (meta-parameter change per unit of theta) -> (name, scale)."""
+    name, at, scale = text.rpartition("@") if "@" in text else (text, "", "1")
+    try:
+        value = float(scale)
+    except ValueError:
+        raise UserError(f"direction {text!r}: expected NAME or NAME@SCALE with a number") from None
+    if not value > 0:
+        raise UserError(f"direction {text!r}: the scale must be > 0")
+    return name, value
+
+
 def residual(config: MetaTrainConfig, n_in: int) -> Residual:
-    """The search space: ``config.directions`` around the rule's untrained meta-parameters."""
+    """The search space: ``config.directions`` around the rule's untrained meta-parameters.
+
+    A direction is a coordinate name of ``rules.residual`` with an optional scale,
+    ``"mix[hebb]@0.3"``: theta's unit moves that meta-parameter by 0.3, so that one
+    isotropic step size suits directions of different sensitivity.
+    """
     rule = build_rule(config, arch_spec("paper", n_in))
     key = residual_start_key(config.seed, config.init_key)
-    return residual_around(rule, rule.init_meta_params(key), config.directions)
+    parsed = [parse_direction(d) for d in config.directions]
+    space = residual_around(rule, rule.init_meta_params(key), [n for n, _ in parsed])
+    return space.scaled({n: v for n, v in parsed})
 
 
 def horizon(config: MetaTrainConfig, generation: int) -> int:
