@@ -186,9 +186,14 @@ def test_datasets_lists_every_registered_dataset(capsys):
 
     code, out, err = _run(capsys, ["datasets"])
     assert code == 0, err
-    listed = {line.split()[0] for line in out.strip().splitlines()[1:]}
+    lines = out.strip().splitlines()[1:]
+    listed = {line.split()[0] for line in lines[0::2]}
     assert {d.name for d in list_datasets()} == listed
     assert "digits" in listed and "moons" in listed
+    # each row is followed by its source; the sample-image families name package and licence
+    described = dict(zip([line.split()[0] for line in lines[0::2]], lines[1::2]))
+    assert "scikit-image" in described["natural"] and "CC0" in described["natural"]
+    assert "scikit-image" in described["textures"] and "CC0" in described["textures"]
 
 
 def test_curve_for_any_trainable_method_and_refused_for_flat_ones(npz, capsys):

@@ -1,4 +1,7 @@
-"""``metaunsup datasets``: the registered datasets, their shapes and availability.
+"""``metaunsup datasets``: the registered datasets, their shapes, availability and source.
+
+Each dataset takes two lines: the figures, then (indented) what it is and where it
+comes from, with the licence for the sample images of ``natural`` and ``textures``.
 
 Library: :func:`metaunsup.data.list_datasets` and :func:`metaunsup.data.load`.
 """
@@ -31,4 +34,5 @@ def run(args) -> int:
         ok = info.available()
         print(f"{info.name:<14} {info.modality:<8} {shape:<7} {info.num_classes:>7} "
               f"{sizes:>12}  {'yes' if ok else 'no':<9}  {'' if ok else info.how_to_get}")
+        print(f"{'':<14} {info.description}")  # what it is, where it comes from, licence
     return 0
