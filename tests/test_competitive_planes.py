@@ -18,6 +18,7 @@ from metaunsup.errors import UserError
 from metaunsup.models import MLPSpec
 from metaunsup.rules import make_rule
 from metaunsup.rules.learned import CONFIGS, rule_config
+from metaunsup.rules.plane_mix import mixed_update
 from metaunsup.rules.planes import (
     CLASSIC_PLANES,
     COMPETITIVE_PLANES,
@@ -244,8 +245,6 @@ def test_meta_gradient_through_the_temperature_is_finite_and_correct():
 def test_mixed_update_equals_mix_of_stacked_planes(rank, planes):
     """The fused mixed_update (column-scaling planes folded into one vector, no stack)
     gives mix_planes(weight_planes(...)) to float64 rounding, for any mixing weights."""
-    from metaunsup.rules.planes import mixed_update
-
     rng = np.random.default_rng(rank)
     b, n_in, n_out = 11, 7, 6
     w = rng.normal(size=(n_in, n_out)) / math.sqrt(n_in)

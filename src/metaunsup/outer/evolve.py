@@ -39,7 +39,7 @@ from metaunsup.outer.population import member_loss, paired_fitness, population_s
 from metaunsup.outer.validation import validate
 from metaunsup.progress import progress_bar
 from metaunsup.rules.residual import Residual, residual_around
-from metaunsup.run import CorruptFileError, Workdir
+from metaunsup.run import Workdir
 from metaunsup.run.interrupt import WRITE_LOCK, interrupted_message
 from metaunsup.run.workdir import check_workdir as check_run_folder
 from metaunsup.streams import arch_rng, residual_start_key
@@ -195,18 +195,13 @@ def evolve(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     strategy, params = make_strategy(config, space.size)
     wd = Workdir(workdir, keep=config.keep)
     wd.write_config(config_to_dict(config), allow_change=allow_config_change)
-    state, start = None, 0
     template = jax.eval_shape(lambda: _template(config, space, strategy, params))
-    for step in reversed(wd.checkpoints.all_steps()):
-        try:
-            tree = wd.checkpoints.restore(step, template).tree
-        except CorruptFileError as e:
-            print(f"warning: {e}; trying an older checkpoint", file=sys.stderr)
-            continue
-        state, start = jax.tree_util.tree_map(jnp.asarray, tree["strategy"]), step
-        break
-    if state is None:
-        state = strategy.init(jax.random.PRNGKey(config.seed), space.zeros(), params)
+    restored = wd.checkpoints.restore_latest(template)  # the one resume walk (run.checkpoint)
+    if restored is None:
+        state, start = strategy.init(jax.random.PRNGKey(config.seed), space.zeros(), params), 0
+    else:
+        state = jax.tree_util.tree_map(jnp.asarray, restored.tree["strategy"])
+        start = restored.step
     wd.truncate_metrics(start)
     t_run = time.perf_counter()
     if start == 0 and not any(r.get("step") == 0 for r in wd.read_metrics()):

@@ -50,7 +50,8 @@ from metaunsup.rules.learned_config import (  # noqa: F401 - re-exported
     LearnedRuleConfig,
     rule_config,
 )
-from metaunsup.rules.planes import SOFT_PLANES, mixed_update, unit_rms
+from metaunsup.rules.plane_mix import mixed_update
+from metaunsup.rules.planes import SOFT_PLANES, unit_rms
 from metaunsup.types import Array, LayerParams, MetaParams, Metrics, Params, PRNGKey
 
 
