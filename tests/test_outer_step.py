@@ -1,9 +1,11 @@
 """The trainer's outer step with every estimator behind one interface, on the quadratic toy
-task (closed-form optimum) and on the real rule task; fitness shaping; the ES horizon."""
+task (closed-form optimum) and on the real rule task; evosax's OpenAI-ES (which replaced our
+hand-written full-horizon ES) estimates the episode gradient."""
 from functools import partial
 
 import chex
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -17,8 +19,6 @@ TASK = QuadraticTask(min_length=8, max_length=8)
 ESTIMATORS = {
     "tbptt": est.TBPTT(num_steps=8),
     "pes": est.PES(num_steps=4, sigma=0.05),
-    "es": est.FullES(sigma=0.05, num_pairs=8, horizon_range=(6, 10), shaping="none"),
-    "es_sign": est.FullES(sigma=0.05, num_pairs=8, horizon_range=(6, 10), shaping="sign"),
 }
 
 
@@ -33,9 +33,7 @@ def _init(estimator, meta_batch=4):
 
 def _inner_steps(estimator, metrics, meta_batch=4) -> float:
     """Inner steps of one outer step: TBPTT runs one truncation per task, PES two
-    (antithetic), ES two runs of the sampled horizon per pair."""
-    if isinstance(estimator, est.FullES):
-        return 2 * estimator.num_pairs * meta_batch * float(metrics["horizon"])
+    (antithetic)."""
     return estimator.num_steps * (2 if isinstance(estimator, est.PES) else 1) * meta_batch
 
 
@@ -60,35 +58,31 @@ def test_every_estimator_meta_trains_the_quadratic(name):
     assert float(metrics["inner_steps"]) == pytest.approx(_inner_steps(estimator, metrics))
 
 
-def test_es_horizon_is_log_uniform_and_inside_its_range():
-    es = est.FullES(sigma=0.1, num_pairs=2, horizon_range=(100, 2000))
-    h = np.asarray(jax.vmap(es.horizon)(jax.random.split(jax.random.PRNGKey(0), 4000)))
-    assert h.min() >= 100 and h.max() <= 2000
-    # log-uniform: the geometric midpoint sqrt(100 * 2000) ~ 447 splits the draws in half.
-    assert abs(np.mean(h < 447) - 0.5) < 0.04
+def test_open_es_estimates_the_episode_gradient_as_our_es_did():
+    """evosax's OpenAI-ES, as outer.evolve uses it but with plain fitness and SGD at rate 1:
+    one generation of 4096 antithetic members on one shared episode (common random
+    numbers) moves the mean by minus the ES gradient estimate, whose cosine with the exact
+    gradient of the episode's loss is ~ 1 (sigma small) -- the check our hand-written
+    full-horizon ES passed before evosax replaced it."""
+    import optax
+    from evosax.algorithms import Open_ES
+    from evosax.core.fitness_shaping import identity_fitness_shaping_fn
 
-
-def test_full_es_matches_the_closed_form_gradient_direction():
-    """Many pairs, no shaping: the ES estimate of d L_T / d theta has cosine ~ 1 with
-    the exact gradient of the smoothed loss (sigma small, so ~ the plain gradient)."""
-    es = est.FullES(sigma=0.01, num_pairs=4096, horizon_range=(8, 8), shaping="none")
     mp = TASK.init_meta_params()
-    key = jax.random.PRNGKey(5)
-    g, _, _, m = jax.jit(partial(es.estimate, TASK))(mp, jnp.zeros((), jnp.int32), key)
-    k_task = jax.random.split(key, 3)[0]
-    exact = jax.grad(lambda p: TASK.episode_loss(p, k_task, 8)[0])(mp)
-    a = np.concatenate([np.ravel(g[k]) for k in sorted(g)])
-    b = np.concatenate([np.ravel(exact[k]) for k in sorted(exact)])
-    assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) > 0.97
-    assert float(m["horizon"]) == 8
-
-
-def test_shaping_keeps_the_sign_and_order():
-    d = jnp.array([3.0, -0.5, 0.1, -2.0])
-    np.testing.assert_array_equal(est.shape_differences(d, "sign"), [1, -1, 1, -1])
-    r = np.asarray(est.shape_differences(d, "rank"))
-    np.testing.assert_allclose(r, [1.0, -0.5, 0.25, -0.75])
-    np.testing.assert_array_equal(est.shape_differences(d, "none"), d)
+    flat, unravel = jax.flatten_util.ravel_pytree(mp)
+    strategy = Open_ES(4096, flat, optimizer=optax.sgd(1.0),
+                       std_schedule=optax.constant_schedule(0.01),
+                       fitness_shaping_fn=identity_fitness_shaping_fn)
+    params = strategy.default_params
+    state = strategy.init(jax.random.PRNGKey(0), flat, params)
+    pop, state = strategy.ask(jax.random.PRNGKey(1), state, params)
+    k_task = jax.random.PRNGKey(5)
+    fitness = jax.vmap(lambda x: TASK.episode_loss(unravel(x), k_task, 8)[0])(pop)
+    state, _ = strategy.tell(jax.random.PRNGKey(2), pop, fitness, state, params)
+    step = np.asarray(state.mean - flat)  # = -lr * estimate
+    exact = np.asarray(jax.flatten_util.ravel_pytree(
+        jax.grad(lambda p: TASK.episode_loss(p, k_task, 8)[0])(mp))[0])
+    assert -step @ exact / np.linalg.norm(step) / np.linalg.norm(exact) > 0.97
 
 
 def _tiny_rule_task(length: int):
@@ -110,12 +104,11 @@ def _tiny_rule_task(length: int):
 
 
 @pytest.mark.slow  # meta-gradients through the learned rule
-def test_pes_and_es_pass_the_task_accuracy_through():
-    """The trainer logs episode_accuracy from the task's metrics for every estimator
-    (PES and ES used to drop it, so runs logged 0)."""
+def test_pes_passes_the_task_accuracy_through():
+    """The trainer logs episode_accuracy from the task's metrics (PES used to drop it,
+    so runs logged 0)."""
     task, mp = _tiny_rule_task(length=6)
-    for estimator in (est.PES(num_steps=3, sigma=0.01),
-                      est.FullES(sigma=0.01, num_pairs=2, horizon_range=(3, 5))):
+    for estimator in (est.PES(num_steps=3, sigma=0.01),):
         opt = adam(1e-3)
         tasks = jax.vmap(lambda k: estimator.init(task, mp, k))(
             jax.random.split(jax.random.PRNGKey(1), 2))

@@ -26,7 +26,11 @@ from metaunsup.tasks.suite import SuiteConfig
 from metaunsup.values import cast_value, parse_pair
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-ESTIMATORS = ("tbptt", "pes", "es")
+ESTIMATORS = ("tbptt", "pes")
+RETIRED = ("es",)
+"""Estimators that older workdirs name and that no longer run: "es", the hand-written
+antithetic ES, replaced by evosax's OpenAI-ES (``estimator = "open_es"``). Such a config
+still loads, so that its checkpoints can be exported and validated."""
 STRATEGIES = ("cma_es", "sep_cma_es", "snes", "open_es")
 """Evolution strategies (evosax) that search a residual around the untrained rule
 (``outer.evolve``); chosen with ``estimator``."""
@@ -45,22 +49,21 @@ class MetaTrainConfig:
       rule_options: overrides of the rule's configuration fields (a table in
         TOML; kept as a sorted tuple of pairs so the config stays hashable).
       tasks: the task distribution.
-      estimator: "tbptt", "pes" (antithetic persistent ES) or "es" (antithetic
-        ES over whole inner runs of a length drawn log-uniformly in
-        ``es_horizons``, scored at their end; ``outer.estimators.FullES``); or
-        an evolution strategy of :data:`STRATEGIES` over a residual around the
-        untrained rule (``outer.evolve``; then ``outer_steps`` counts
-        generations and ``meta_batch`` the tasks every member of a generation
-        trains).
+      estimator: "tbptt" or "pes" (antithetic persistent ES), meta-gradient
+        estimators over truncations (``outer.estimators``); or an evolution
+        strategy of :data:`STRATEGIES` over a residual around the untrained rule
+        (``outer.evolve``; then ``outer_steps`` counts generations and
+        ``meta_batch`` the tasks every member of a generation trains). "es"
+        (:data:`RETIRED`) only loads.
       truncation: inner steps per truncation (one outer step).
       meta_batch: tasks per outer step (vmapped, sharded over devices).
       outer_steps: total outer (meta) steps.
       learning_rate: Adam learning rate on meta_params.
       grad_clip: global-norm clip of the meta-gradient.
       sigma: perturbation std of PES / ES.
-      es_pairs: antithetic pairs per task for "es".
+      es_pairs: antithetic pairs per task of the retired "es" (unused).
       es_horizons: (lo, hi) inner lengths of "es" (log-uniform, inclusive).
-      es_shaping: fitness shaping of "es": "sign", "rank" or "none".
+      es_shaping: fitness shaping of the retired "es" (unused).
       arch_every: the base architecture is re-sampled every this many outer
         steps (all tasks of a meta-batch share it, so they can be vmapped).
       remat: recompute inner steps in the backward pass (less memory): true
@@ -136,7 +139,7 @@ class MetaTrainConfig:
             opts = opts.items()
         frozen = tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in opts))
         object.__setattr__(self, "rule_options", frozen)
-        if self.estimator not in ESTIMATORS + STRATEGIES:
+        if self.estimator not in ESTIMATORS + STRATEGIES + RETIRED:
             raise UserError(f"estimator must be one of {ESTIMATORS + STRATEGIES}, got "
                             f"{self.estimator!r}")
         object.__setattr__(self, "directions", tuple(self.directions))
@@ -159,9 +162,8 @@ class MetaTrainConfig:
         object.__setattr__(self, "es_horizons", tuple(self.es_horizons))
         object.__setattr__(self, "eval_groups", tuple(self.eval_groups))
         if self.estimator in ESTIMATORS:
-            make_estimator(self.estimator, truncation=self.truncation, sigma=self.sigma,
-                           es_pairs=self.es_pairs, horizon_range=self.es_horizons,
-                           shaping=self.es_shaping)  # checks the estimator's settings
+            make_estimator(self.estimator, truncation=self.truncation,
+                           sigma=self.sigma)  # checks the estimator's settings
         elif not 1 <= self.es_horizons[0] <= self.es_horizons[1]:
             raise UserError(f"es_horizons must satisfy 1 <= lo <= hi, got {self.es_horizons}")
         SuiteConfig(tasks=self.eval_tasks, steps=self.eval_steps, groups=self.eval_groups,
@@ -255,6 +257,6 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
     return config_from_dict(data)
 
 
-__all__ = ["AugmentConfig", "CONFIG_DIR", "ESTIMATORS", "FITNESS", "STRATEGIES", "MetaTrainConfig",
-           "available_configs", "build_rule",
-           "config_from_dict", "config_to_dict", "load_config"]
+__all__ = ["AugmentConfig", "CONFIG_DIR", "ESTIMATORS", "FITNESS", "MetaTrainConfig", "RETIRED",
+           "STRATEGIES", "available_configs", "build_rule", "config_from_dict", "config_to_dict",
+           "load_config"]

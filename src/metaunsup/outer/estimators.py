@@ -36,7 +36,6 @@ from metaunsup.errors import UserError
 from metaunsup.inner.task import TruncatedTask
 from metaunsup.outer.es_math import (
     PESState,
-    check_sigma,
     es_full,
     gaussian_like,
     pes,
@@ -163,98 +162,21 @@ class PES(Estimator):
         return task.is_finite(state.pos) & task.is_finite(state.neg)
 
 
-SHAPINGS = ("none", "sign", "rank")
+def make_estimator(name: str, *, truncation: int, sigma: float, remat: bool | str = False,
+                   **_unused) -> Estimator:
+    """The meta-gradient estimator called ``name`` ("tbptt" or "pes") with its settings.
 
-
-def shape_differences(diff: Array, shaping: str) -> Array:
-    """Fitness shaping of antithetic loss differences ``L(+) - L(-)`` [N].
-
-    ``none`` keeps them; ``sign`` keeps only their sign (as VeLO's first phase
-    did), which makes a step insensitive to the loss scale of the task and to
-    outliers; ``rank`` replaces them by centred ranks of ``|diff|`` times their
-    sign, in ``[-1, 1]``.
+    Full-horizon antithetic ES is no longer an estimator here: evosax's OpenAI-ES
+    (antithetic sampling, centred ranks, an optax optimizer) does it as an ask/tell
+    strategy (``estimator = "open_es"``, :mod:`metaunsup.outer.evolve`).
     """
-    if shaping == "none":
-        return diff
-    if shaping == "sign":
-        return jnp.sign(diff)
-    ranks = jnp.argsort(jnp.argsort(jnp.abs(diff))).astype(diff.dtype)
-    n = diff.shape[0]
-    return jnp.sign(diff) * (ranks + 1.0) / n
-
-
-@dataclasses.dataclass(frozen=True)
-class FullES(Estimator):
-    """Antithetic ES over whole inner runs of sampled length, scored at their end.
-
-    Each call draws one horizon ``T`` log-uniformly in ``horizon_range`` from
-    its key, shared by all pairs of the task; every antithetic pair shares the
-    task, the initial network, the minibatches and the scoring episodes
-    (``task.episode_loss`` with one key). The inner run is a ``fori_loop`` with
-    a traced length, so one compilation serves every horizon; when tasks are
-    vmapped the batch runs as long as its longest member, so ES recipes use a
-    meta-batch of one task with many pairs. The state counts the calls. The estimate is
-    ``mean_i delta_i f(L(theta + delta_i) - L(theta - delta_i)) / (2 sigma^2)``
-    with the fitness shaping ``f`` of :func:`shape_differences`.
-    """
-
-    sigma: float
-    num_pairs: int
-    horizon_range: tuple[int, int] = (100, 1000)
-    shaping: str = "sign"
-    name: str = "es"
-
-    def __post_init__(self):
-        check_sigma(self.sigma)
-        lo, hi = self.horizon_range
-        if not (isinstance(self.num_pairs, int) and self.num_pairs > 0):
-            raise UserError(f"ES num_pairs must be a positive integer, got {self.num_pairs!r}")
-        if not 1 <= lo <= hi:
-            raise UserError(f"ES horizon_range must satisfy 1 <= lo <= hi, got {self.horizon_range}")
-        if self.shaping not in SHAPINGS:
-            raise UserError(f"ES shaping must be one of {SHAPINGS}, got {self.shaping!r}")
-
-    def horizon(self, key: PRNGKey) -> Array:
-        """An inner length drawn log-uniformly in ``horizon_range`` (integers)."""
-        lo, hi = self.horizon_range
-        u = jax.random.uniform(key)
-        t = jnp.exp(jnp.log(lo) + u * (jnp.log(hi + 1.0) - jnp.log(lo)))
-        return jnp.clip(jnp.floor(t), lo, hi).astype(jnp.int32)
-
-    def init(self, task, meta_params, key):
-        return jnp.zeros((), jnp.int32)
-
-    def estimate(self, task, meta_params, state, key):
-        k_task, k_pert, k_len = jax.random.split(key, 3)
-        horizon = self.horizon(k_len)
-        deltas = jax.vmap(lambda k: gaussian_like(k, meta_params, self.sigma))(
-            jax.random.split(k_pert, self.num_pairs))
-        members = _tmap(lambda t, d: jnp.concatenate([t[None] + d, t[None] - d]),
-                        meta_params, deltas)  # [2N, ...]: N positive, then N negative
-        losses, metrics = jax.vmap(lambda p: task.episode_loss(p, k_task, horizon))(members)
-        pos, neg = losses[:self.num_pairs], losses[self.num_pairs:]
-        weights = shape_differences(pos - neg, self.shaping) / (2.0 * self.sigma**2)
-        grad = _tmap(lambda d: jnp.tensordot(weights, d, axes=1) / self.num_pairs, deltas)
-        out = {k: jnp.mean(v) for k, v in metrics.items()}
-        out.update(loss_pos=jnp.mean(pos), loss_neg=jnp.mean(neg),
-                   horizon=horizon.astype(jnp.float32),
-                   inner_steps=(2 * self.num_pairs * horizon).astype(jnp.float32))
-        return grad, state + 1, jnp.mean(losses), out
-
-
-def make_estimator(name: str, *, truncation: int, sigma: float, es_pairs: int,
-                   remat: bool | str = False, horizon_range: tuple[int, int] = (100, 1000),
-                   shaping: str = "sign") -> Estimator:
-    """The estimator called ``name`` ("tbptt", "pes" or "es") with its settings."""
     if name == "tbptt":
         return TBPTT(truncation, remat)
     if name == "pes":
         return PES(truncation, sigma)
-    if name == "es":
-        return FullES(sigma, es_pairs, tuple(horizon_range), shaping)
-    raise UserError(f"unknown estimator {name!r}; choose tbptt, pes or es")
+    raise UserError(f"unknown estimator {name!r}; choose tbptt or pes (or an evolution "
+                    "strategy: cma_es, sep_cma_es, snes, open_es)")
 
 
-__all__ = ["Estimator", "FullES", "PES", "PESState", "SHAPINGS", "TBPTT", "es_full",
-           "gaussian_like", "make_estimator", "pes", "pes_accumulate", "pes_init",
-           "shape_differences", "tbptt", "tbptt_init"]
+__all__ = ["Estimator", "PES", "PESState", "TBPTT", "es_full", "gaussian_like",
+           "make_estimator", "pes", "pes_accumulate", "pes_init", "tbptt", "tbptt_init"]

@@ -32,7 +32,7 @@ from metaunsup.models import MLPSpec
 from metaunsup.optim import adam
 from metaunsup.outer import distributed as dist
 from metaunsup.outer import estimators as est
-from metaunsup.outer.config import STRATEGIES, MetaTrainConfig, build_rule, config_to_dict
+from metaunsup.outer.config import RETIRED, STRATEGIES, MetaTrainConfig, build_rule, config_to_dict
 from metaunsup.outer.evolve import evolve
 from metaunsup.outer.export import write_rule
 from metaunsup.outer.validation import validate
@@ -91,8 +91,7 @@ def _task(config: MetaTrainConfig, rule: UpdateRule, pool: DataPool) -> RuleTask
 def make_estimator(config: MetaTrainConfig) -> est.Estimator:
     """The recipe's meta-gradient estimator (:class:`metaunsup.outer.estimators.Estimator`)."""
     return est.make_estimator(config.estimator, truncation=config.truncation, sigma=config.sigma,
-                              es_pairs=config.es_pairs, remat=config.remat,
-                              horizon_range=config.es_horizons, shaping=config.es_shaping)
+                              remat=config.remat)
 
 
 def init_tasks(config: MetaTrainConfig, rule: UpdateRule, meta_params: MetaParams,
@@ -251,6 +250,10 @@ def meta_train(config: MetaTrainConfig, workdir: str, *, progress: bool = True,
     if config.estimator in STRATEGIES:  # a search over a residual, not a gradient estimate
         return evolve(config, workdir, progress=progress, stop_after=stop_after,
                       allow_config_change=allow_config_change)
+    if config.estimator in RETIRED:
+        raise UserError(f"estimator {config.estimator!r} (the hand-written antithetic ES) was "
+                        "replaced by evosax's OpenAI-ES: set estimator = \"open_es\" "
+                        "(population = 2 x es_pairs); its workdirs still export and validate")
     # Whatever the user's input can make fail, fails before the first write. Only
     # process 0 touches the workdir (outer.distributed); the others get wd = None.
     def check_workdir():
