@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from metaunsup.data import load
-from metaunsup.eval.features import network_features
+from metaunsup.models.featurize import network_features
 from metaunsup.eval.probes import logreg_accuracy
 from metaunsup.inner.train import train
 from metaunsup.models import MLPSpec, init_params
