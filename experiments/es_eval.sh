@@ -16,7 +16,7 @@ mu=.venv/bin/metaunsup
 [ -f "$out/es_best.safetensors" ] || $mu export-rule --workdir "$wd" --out "$out/es_best.safetensors"
 [ -f "$out/es_init.safetensors" ] || $mu export-rule --workdir "$wd" --step 0 --out "$out/es_init.safetensors"
 [ -s "$out/validate.jsonl" ] || $mu validate "$out/es_best.safetensors" "$out/es_init.safetensors" \
-    shipped init:shipped oja softhebb wta --reference "$out/es_init.safetensors" --tasks 16 \
+    shipped untrained:shipped oja softhebb wta --reference "$out/es_init.safetensors" --tasks 16 \
     --groups paper --init-keys 2 --json --no-progress > "$out/validate.jsonl"
 for ds in mnist fashion_mnist; do
   for r in es_best es_init; do
