@@ -68,13 +68,6 @@ def main(argv=None) -> int:
     dataset = np.concatenate([np.asarray(g.dataset_id) for g in groups])
     batches = batch_files(specs)
     batched = {s for b in batches for s in b}
-    for batch in batches:  # rule files of one configuration: one vmapped population
-        t0 = time.perf_counter()
-        per_rule = score_population(batch, config, pool, groups)
-        seconds = (time.perf_counter() - t0) / len(batch)
-        for spec in batch:
-            write(out, spec, args.suite, config, per_rule[spec], h_long, h_short, group_of,
-                  dataset, seconds)
     for spec in specs:
         if spec in batched:
             continue
@@ -82,6 +75,13 @@ def main(argv=None) -> int:
         scores = score_rule(rules[spec], config, pool, groups)
         write(out, spec, args.suite, config, scores, h_long, h_short, group_of, dataset,
               time.perf_counter() - t0)
+    for batch in batches:  # rule files of one configuration: one vmapped population
+        t0 = time.perf_counter()
+        per_rule = score_population(batch, config, pool, groups)
+        seconds = (time.perf_counter() - t0) / len(batch)
+        for spec in batch:
+            write(out, spec, args.suite, config, per_rule[spec], h_long, h_short, group_of,
+                  dataset, seconds)
     return 0
 
 

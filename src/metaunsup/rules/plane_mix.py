@@ -17,7 +17,7 @@ from metaunsup.rules.planes import (
     RANK_PLANES,
     RANKED_PLANES,
     SOFT_PLANES,
-    centred_drive,
+    competition_codes,
     rank_code,
     soft_code,
     standardize,
@@ -87,13 +87,7 @@ def mixed_update(w: Array, c: Array | None, e: Array | None, a_in: Array, a_out:
     if any(p in planes for p in RANKED_PLANES):
         outer = jnp.einsum("rbi,rbj->rij", c, e) / batch
         w_tilde = w * jnp.reciprocal(jnp.sqrt(jnp.mean(jnp.square(w)) + eps))
-    if any(p in planes for p in COMPETITIVE_PLANES):
-        x_c, drive = centred_drive(w, a_in)
-        codes = {}
-        if any(p in planes for p in SOFT_PLANES):
-            codes["soft"] = soft_code(drive, tau)
-        if any(p in planes for p in RANK_PLANES):
-            codes["rank"] = rank_code(drive, comp_k, comp_delta)
+    x_c, drive, codes = competition_codes(w, a_in, planes, tau, comp_k, comp_delta)
     for name in PLANES:
         if name not in planes:
             continue

@@ -163,6 +163,23 @@ def rank_code(s: Array, k: int, delta: float) -> Array:
     return first.astype(s.dtype) - (delta * hit.astype(s.dtype) if k >= 2 else 0.0)
 
 
+def competition_codes(w: Array, a_in: Array, planes, tau, comp_k: int, comp_delta: float):
+    """(centred input, drive, codes) that the competitive planes among ``planes`` read.
+
+    ``codes`` maps "soft" / "rank" to the [B, n_out] codes of the planes present; with no
+    competitive plane the result is (None, None, {}).
+    """
+    if not any(p in planes for p in COMPETITIVE_PLANES):
+        return None, None, {}
+    x_c, drive = centred_drive(w, a_in)
+    codes = {}
+    if any(p in planes for p in SOFT_PLANES):
+        codes["soft"] = soft_code(drive, tau)
+    if any(p in planes for p in RANK_PLANES):
+        codes["rank"] = rank_code(drive, comp_k, comp_delta)
+    return x_c, drive, codes
+
+
 def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
                   planes: tuple[str, ...], eps: float, var_eps: float,
                   tau: Array | float = 1.0, comp_k: int = 2, comp_delta: float = 0.4) -> Array:
@@ -192,13 +209,7 @@ def weight_planes(w: Array, c: Array, e: Array, a_in: Array, a_out: Array, *,
         # outer product per read-out channel (a batched matmul over r).
         outer = jnp.einsum("rbi,rbj->rij", c, e) / batch
         w_tilde = w * jnp.reciprocal(jnp.sqrt(jnp.mean(jnp.square(w)) + eps))
-    codes = {}
-    if any(p in planes for p in COMPETITIVE_PLANES):
-        x_c, drive = centred_drive(w, a_in)
-        if any(p in planes for p in SOFT_PLANES):
-            codes["soft"] = soft_code(drive, tau)
-        if any(p in planes for p in RANK_PLANES):
-            codes["rank"] = rank_code(drive, comp_k, comp_delta)
+    x_c, drive, codes = competition_codes(w, a_in, planes, tau, comp_k, comp_delta)
     for name in PLANES:
         if name not in planes:
             continue
