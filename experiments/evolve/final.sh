@@ -2,7 +2,8 @@
 # After `metaunsup meta-train --config recipe_cmaes_pool --workdir workdirs/cmaes_pool`:
 # export the best candidate by validation, keep the run's record, draw its curve, and
 # score it paired against its start, the shipped rule, wta and softhebb on the
-# validation suite at its default size (64 tasks, all groups, 1000 steps).
+# validation suite at its default size (64 tasks, all groups, 1000 steps), drawn with
+# task seed 1: fresh tasks, not the 32 (seed 0) that picked the exported generation.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 W=${1:-workdirs/cmaes_pool}
@@ -18,7 +19,7 @@ shipped
 wta
 softhebb
 RULES
-python experiments/transfer_validation/score.py --suite validation --tasks 64 \
+python experiments/transfer_validation/score.py --suite validation --tasks 64 --seed 1 \
     --rules $D/final_rules.txt --out $D/val64.jsonl
 python $D/paired.py $D/val64.jsonl --reference pool_start > $D/val64.md
 cat $D/val64.md

@@ -47,9 +47,13 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--short-steps", type=int, default=100)
     p.add_argument("--groups", default="", help="comma-separated (default: all)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="the suite's task seed (default: the suite's own, 0 for validation)")
     args = p.parse_args(argv)
 
     fields = dict(tasks=args.tasks, steps=args.steps, short_steps=args.short_steps)
+    if args.seed is not None:
+        fields["seed"] = args.seed
     if args.groups:
         fields["groups"] = tuple(args.groups.split(","))
     config = suite_config(args.suite, **fields)
