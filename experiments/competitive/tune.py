@@ -6,7 +6,7 @@ probe: digits 10-way 10-shot (query = the other 300 examples), glyphs 62-way 5-s
 (query = the other 5 per class). Score = mean over both sets and SEEDS seeds (paired:
 the same seeds, networks, minibatches and support draws for every configuration).
 
-usage: nice -n 10 .venv/bin/python experiments/tune_competitive.py RULE 'json-list-of-option-dicts' [--steps 1000 --seeds 3]
+usage: nice -n 10 .venv/bin/python experiments/competitive/tune.py RULE 'json-list-of-option-dicts' [--steps 1000 --seeds 3]
 """
 import argparse
 import json

@@ -2,11 +2,11 @@
 
 Usage (each prints JSON lines; add --quick for a fast smoke run)::
 
-    python experiments/diagnostics.py spread   [--rule shipped] [--keys 6]
-    python experiments/diagnostics.py reset    [--rule shipped]
-    python experiments/diagnostics.py snr      [--rule shipped]
-    python experiments/diagnostics.py overfit  [--rule compact] [--steps 60]
-    python experiments/diagnostics.py ablate   --rule TRAINED.safetensors --init INIT.safetensors
+    python experiments/gradients/diagnostics.py spread   [--rule shipped] [--keys 6]
+    python experiments/gradients/diagnostics.py reset    [--rule shipped]
+    python experiments/gradients/diagnostics.py snr      [--rule shipped]
+    python experiments/gradients/diagnostics.py overfit  [--rule compact] [--steps 60]
+    python experiments/gradients/diagnostics.py ablate   --rule TRAINED.safetensors --init INIT.safetensors
 
 - spread:  the untrained rule's suite score for each meta-initialisation key,
            and the same with only the bias read-out zeroed (which random part

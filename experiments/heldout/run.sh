@@ -2,7 +2,7 @@
 # Issue 10 must-show: held-out MNIST / Fashion-MNIST 14x14, 10-shot logistic probe,
 # 10 seeds, 1000 inner steps, every method with its validation-tuned defaults, on the
 # paper network (4 x 128 + 32) and on one hidden layer of 2000 units.
-# Usage: bash experiments/heldout_issue10.sh [OUTDIR]   (default experiments/heldout)
+# Usage: bash experiments/heldout/run.sh [OUTDIR]   (default experiments/heldout)
 # One JSON line per method and setting; a finished (file, method) pair is skipped, so
 # rerunning the script resumes it.
 set -euo pipefail

@@ -1,6 +1,6 @@
 """Markdown table of experiments/heldout/*.jsonl (written by heldout_issue10.sh).
 
-    python experiments/heldout_table.py [DIR] [--paired-to TAG]
+    python experiments/heldout/table.py [DIR] [--paired-to TAG]
 
 One row per method, one column per (dataset, network); mean +- 95% t-interval over
 seeds, and, with --paired-to, the paired difference to that method on the same seeds

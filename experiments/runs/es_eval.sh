@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Issue 11: evaluate a meta-training run (recipe_es_compact, recipe_warm_small, ...).
-# Usage: bash experiments/es_eval.sh WORKDIR OUTDIR
+# Usage: bash experiments/runs/es_eval.sh WORKDIR OUTDIR
 # 1. export the best checkpoint by validation (never held-out data) and the untrained
 #    rule (step 0, the same configuration before any meta-training; for a warm-started
 #    run, the compact rule it started from);

@@ -7,7 +7,7 @@ For each study workdir given: drops its ``rule_init`` rows and records
 ``init_rule = "init:shipped"`` in ``study.json``; rerunning the study's command then
 computes only the dropped rows. Rows of every other method are kept as they are.
 
-    python experiments/studies_reinit.py experiments/studies/*
+    python experiments/studies/reinit.py experiments/studies/*
 """
 import json
 import sys

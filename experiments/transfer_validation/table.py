@@ -76,6 +76,13 @@ def main() -> None:
            f"{val[rules[0]]['steps']} inner steps, 10-way 10-shot logistic probe; accuracies in %.",
            "", f"**Spearman rank correlation, validation vs transfer: {rho:.3f}** "
            f"(bootstrap 95% over rules: {lo:.2f} to {hi:.2f}).", ""]
+    near = [r for r in rules if r.endswith(".safetensors")]  # term-pool rules near the start
+    if len(near) >= 5:
+        rho_n, lo_n, hi_n = spearman_ci([np.mean(val[r]["accuracy"]) for r in near],
+                                        [np.mean(tra[r]["accuracy"]) for r in near])
+        out += [f"Among the {len(near)} term-pool rules near the start only (the search's "
+                f"neighbourhood, where differences are small): Spearman {rho_n:.3f} "
+                f"(bootstrap 95%: {lo_n:.2f} to {hi_n:.2f}).", ""]
     both = [r for r in rules if r in held and "mnist" in held[r] and "fashion_mnist" in held[r]]
     if len(both) >= 5:
         for key, label in (("mnist", "MNIST14"), ("fashion_mnist", "Fashion-MNIST14")):

@@ -1,6 +1,6 @@
 """Validation accuracy of rule files on one fixed net (the paper net), 48 tasks.
 
-Usage: python experiments/validate_rules.py RULE.safetensors [...]
+Usage: python experiments/validation/validate_rules.py RULE.safetensors [...]
 Tasks: recipe_small_v2's validation pool (glyphs/digits test splits, never held-out data),
 10-way 10-shot ridge episode accuracy after 300 inner steps, keys 1000 and 1001.
 """
